@@ -18,7 +18,7 @@ def trained(tiny_model, tmp_path_factory):
     data = root / "topics.csv"
     topic_frame(240).to_csv(data, index=False)
     out = root / "run"
-    assert main(tiny_train_args(tiny_model, data, out)) == 0
+    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "8")) == 0
     return out
 
 
@@ -39,7 +39,7 @@ def test_training_learns_the_topics_and_writes_a_complete_folder(trained):
         "tokenizer.json",
         "train_config.yaml",
         "README.md",
-        "run.json",
+        "checkpoints/run.json",
     ):
         assert (trained / name).is_file(), name
     assert yaml.safe_load((trained / "train_config.yaml").read_text())["learning_rate"] == 3e-3
@@ -115,7 +115,7 @@ def test_predict_texts_to_stdout_and_files_in_input_order(trained, tmp_path, cap
                 "--text",
                 "snow and rain",
                 "--text",
-                "pasta with cheese",
+                "the pasta and cheese soup",
                 "--top_k",
                 "2",
             ]
@@ -168,7 +168,7 @@ def test_an_output_folder_holding_a_finished_run_is_refused_unless_overwritten(
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     assert main(tiny_train_args(tiny_model, data, other, "--epochs", "1")) == 2
-    assert "already holds other files" in capsys.readouterr().err
+    assert "already holds files of another run" in capsys.readouterr().err
     assert (other / "notes.txt").read_text() == "mine"  # nothing touched
 
     assert (
@@ -185,7 +185,9 @@ def test_unfinished_run_resumes_and_refuses_different_data(tiny_model, tmp_path,
     assert main(tiny_train_args(tiny_model, data, out, "--epochs", "2")) == 0
     # Make it look interrupted after its first epoch: no metrics.json, newest checkpoint gone.
     (out / "metrics.json").unlink()
-    checkpoints = sorted((out / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = sorted(
+        (out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
+    )
     import shutil
 
     shutil.rmtree(checkpoints[-1])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bertft import __version__
 from bertft.config import DataConfig, TrainConfig, add_dataclass_args, load_yaml, train_config_from
-from bertft.errors import BertftError
+from bertft.errors import BertftError, Interrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except BertftError as e:
         print(f"bertft: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"bertft: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("bertft: interrupted", file=sys.stderr)
         return 130

@@ -85,6 +85,15 @@ class TrainConfig:
         None, "stop after this many evaluations without improvement"
     )
     save_total_limit: int = opt(2, "keep at most this many checkpoints (the best is kept too)")
+    save_steps: int | None = opt(None, "also checkpoint every N optimizer steps")
+    save_every_minutes: float | None = opt(
+        None, "also checkpoint when N minutes have passed since the last one (spot instances)"
+    )
+    checkpoint_dir: str | None = opt(
+        None,
+        "where checkpoints go (default: OUTPUT_DIR/"
+        "checkpoints), e.g. a volume synced to object storage",
+    )
     logging_steps: int = opt(50, "log loss, learning rate and grad norm every N steps")
     precision: str = opt(
         "auto",
@@ -110,9 +119,11 @@ class TrainConfig:
             "gradient_accumulation_steps",
             "logging_steps",
         )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise BertftError(f"--{name} must be positive, got {getattr(self, name)}")
+        optional = ("save_steps", "save_every_minutes", "early_stopping_patience")
+        for name in positive + optional:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise BertftError(f"--{name} must be positive, got {value}")
         if self.metric_for_best_model not in ("accuracy", "f1_macro", "f1_weighted", "loss"):
             raise BertftError(
                 f"--metric_for_best_model must be accuracy, f1_macro, f1_weighted or loss, "
@@ -123,6 +134,11 @@ class TrainConfig:
         if self.output_dir:
             return Path(self.output_dir)
         return Path("runs") / Path(self.data.data.rstrip("/")).stem
+
+    def resolved_checkpoint_dir(self) -> Path:
+        if self.checkpoint_dir:
+            return Path(self.checkpoint_dir)
+        return self.resolved_output_dir() / "checkpoints"
 
     def to_dict(self) -> dict[str, Any]:
         """Flat, YAML-ready: the same keys the flags and `--config` use."""

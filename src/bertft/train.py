@@ -7,7 +7,6 @@ train -> final evaluation -> files. Only the main process writes files.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,28 +15,37 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run, slow_saves_for_tests
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabelMap, load_splits
-from bertft.errors import BertftError
+from bertft.errors import Interrupted
 from bertft.hardware import resolve_precision
 from bertft.metrics import classification_metrics, format_report, full_report
 from bertft.model import load_classifier, load_tokenizer
 
-CHECKPOINTS = "checkpoints"
-RUN_FILE = "run.json"  # what a checkpoint was made from; a resume must match it
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Fine-tune `cfg.model_id` on `cfg.data`; returns the metrics also written to metrics.json."""
+    """Fine-tune `cfg.model_id` on `cfg.data`; returns the metrics also written to metrics.json.
+
+    SIGTERM/SIGINT make it save a checkpoint after the current step and raise `Interrupted`."""
+    guard = SaveGuard(cfg.save_steps, cfg.save_every_minutes)
+    with guard.installed():  # from the start: a signal during setup also exits cleanly
+        return _train(cfg, guard)
+
+
+def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     cfg.validate()
     precision = resolve_precision(cfg.precision)
     splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
-    out = cfg.resolved_output_dir()
+    out, checkpoints = cfg.resolved_output_dir(), cfg.resolved_checkpoint_dir()
     run = _run_identity(cfg, splits.labels, splits.train)
-    resume_from = _prepare_output_dir(out, cfg, run)
+    resume_from = prepare_run(
+        out, checkpoints, cfg.resume, cfg.overwrite_output_dir, run, finished_marker=METRICS_FILE
+    )
 
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
 
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model_id)
@@ -46,11 +54,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     train_set = tokenize(splits.train, splits.labels)
     eval_set = tokenize(splits.validation, splits.labels)
 
-    args = _training_arguments(cfg, out / CHECKPOINTS, precision)
-    callbacks = []
+    args = _training_arguments(cfg, checkpoints, precision)
+    callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -61,6 +69,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
+    slow_saves_for_tests(trainer)
     main_process = trainer.is_world_process_zero()
     if main_process:
         _say(
@@ -73,7 +82,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             _say(f"resuming from {resume_from}")
 
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    if guard.signum is not None:
+        raise Interrupted(guard.signum, Path(resume_from) if resume_from else None)
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if guard.signum is not None and trainer.state.global_step < trainer.state.max_steps:
+        step = trainer.state.global_step
+        raise Interrupted(guard.signum, checkpoints / f"checkpoint-{step}")
 
     # The Trainer has reloaded the best checkpoint; measure it on the full validation set.
     validation = _evaluate(trainer, eval_set, splits.labels)
@@ -103,7 +117,39 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     return metrics
 
 
-# --- setup ------------------------------------------------------------------------------------
+# --- setup ---------------------------------------------------------------------------------------
+
+
+def _trainer_class():
+    """The Trainer with one change: a length-grouped sampler whose order depends only on (seed,
+    epoch). The stock sampler draws from the global RNG, whose state differs after a restart, so a
+    resumed run would see other batches than an uninterrupted one (transformers#11323)."""
+    import torch
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    class SeededLengthSampler(torch.utils.data.Sampler):
+        def __init__(self, lengths: list[int], batch_size: int, seed: int):
+            self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __len__(self) -> int:
+            return len(self.lengths)
+
+        def __iter__(self):
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            grouped = get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+            return iter(grouped)
+
+    class SeededTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset=None):
+            # self.train_dataset still has the "length" column the Trainer strips from the copy.
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return SeededLengthSampler(self.train_dataset["length"], batch, self.args.data_seed)
+
+    return SeededTrainer
 
 
 def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
@@ -131,7 +177,8 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         load_best_model_at_end=True,
         metric_for_best_model=cfg.metric_for_best_model,
         greater_is_better=cfg.metric_for_best_model != "loss",
-        # Batches of similar lengths pad little: with short texts this alone is ~3x.
+        # Batches of similar lengths pad little: with short texts this alone is ~3x. (The
+        # sampler itself is SeededLengthSampler, see _trainer_class.)
         train_sampling_strategy="group_by_length",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -193,56 +240,6 @@ def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[s
     }
 
 
-def _prepare_output_dir(out: Path, cfg: TrainConfig, run: dict[str, Any]) -> str | None:
-    """Decide between a fresh start and a resume; refuse to mix with another run's files.
-    Returns the checkpoint to resume from, if any."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    checkpoints = out / CHECKPOINTS
-    if cfg.resume not in ("auto", "never"):
-        resume = Path(cfg.resume)
-        if not (resume / "trainer_state.json").is_file():
-            raise BertftError(
-                f"--resume {cfg.resume}: not a checkpoint folder (no trainer_state.json)"
-            )
-        _check_same_run(out, run)
-        return str(resume)
-
-    occupied = out.exists() and any(out.iterdir())
-    finished = (out / METRICS_FILE).exists()
-    if occupied and cfg.resume == "auto" and not finished and (out / RUN_FILE).exists():
-        # Our own unfinished run: continue it (or restart it if it never reached a checkpoint).
-        _check_same_run(out, run)
-        return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    if occupied:
-        if not cfg.overwrite_output_dir:
-            what = "a finished run" if finished else "other files"
-            raise BertftError(
-                f"{out} already holds {what}; pass --overwrite_output_dir to "
-                f"replace it or choose another --output_dir"
-            )
-        if _is_main_process():
-            shutil.rmtree(out)
-    if _is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RUN_FILE).write_text(json.dumps(run, indent=2))
-    return None
-
-
-def _check_same_run(out: Path, run: dict[str, Any]) -> None:
-    path = out / RUN_FILE
-    if not path.exists():
-        return
-    before = json.loads(path.read_text())
-    differ = [k for k in run if before.get(k) != run[k]]
-    if differ:
-        detail = "; ".join(f"{k}: {before.get(k)!r} then, {run[k]!r} now" for k in differ)
-        raise BertftError(
-            f"{out}: its checkpoints come from a different run ({detail}); "
-            f"pass --resume never --overwrite_output_dir to start over"
-        )
-
-
 def _save_outputs(trainer, out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
     from bertft.report import write_model_card
 
@@ -253,12 +250,6 @@ def _save_outputs(trainer, out: Path, cfg: TrainConfig, metrics: dict[str, Any])
     tmp = out / (METRICS_FILE + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=str))
     tmp.replace(out / METRICS_FILE)
-
-
-def _is_main_process() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
 
 
 def _say(message: str) -> None:
