@@ -194,3 +194,18 @@ def test_gradient_accumulation_matches_the_bigger_batch(tiny_model, tmp_path):
     # wrong loss normalisation would be off by a factor.
     assert [x / 4 for x in accumulated] == pytest.approx(big, rel=2e-2)
     assert accumulated_eval == pytest.approx(big_eval, rel=2e-2)
+
+
+def test_checkpoint_dir_apart_and_resume_from_a_named_checkpoint(tiny_model, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    topic_frame(60).to_csv(data, index=False)
+    out, volume = tmp_path / "run", tmp_path / "volume"
+    args = tiny_train_args(tiny_model, data, out, "--epochs", "2", "--checkpoint_dir", str(volume))
+    assert main(args) == 0
+    assert not (out / "checkpoints").exists()
+    first = min(volume.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    (out / "metrics.json").unlink()  # as if interrupted after the first epoch
+    assert main([*args, "--resume", str(first)]) == 0
+    assert f"resuming from {first}" in capsys.readouterr().err
+    assert main([*args, "--resume", str(tmp_path)]) == 2
+    assert "not a whole checkpoint folder" in capsys.readouterr().err

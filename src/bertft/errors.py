@@ -22,7 +22,7 @@ class Interrupted(Exception):
     def __init__(self, signum: int, checkpoint: Path | None):
         self.signum, self.checkpoint = signum, checkpoint
         self.exit_code = EXIT_CODES.get(signum, 128 + signum)
-        where = f"checkpoint saved to {checkpoint}" if checkpoint else "no checkpoint"
+        where = f"checkpoint saved to {checkpoint}" if checkpoint else "before training began"
         super().__init__(
             f"stopped by {signal.Signals(signum).name}; {where}. "
             f"Run the same command again to resume."

@@ -82,8 +82,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
             _say(f"resuming from {resume_from}")
 
     started = time.perf_counter()
-    if guard.signum is not None:
-        raise Interrupted(guard.signum, Path(resume_from) if resume_from else None)
+    if guard.signum is not None:  # arrived during setup: nothing new to save
+        raise Interrupted(guard.signum, None)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if guard.signum is not None and trainer.state.global_step < trainer.state.max_steps:
         step = trainer.state.global_step
@@ -204,19 +204,17 @@ def _tokenizer_fn(tokenizer, max_length: int):
     return tokenize
 
 
+def _logits(predictions) -> np.ndarray:
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
 def _compute_metrics(prediction) -> dict[str, float]:
-    logits = (
-        prediction.predictions[0]
-        if isinstance(prediction.predictions, tuple)
-        else prediction.predictions
-    )
-    return classification_metrics(prediction.label_ids, np.argmax(logits, axis=-1))
+    return classification_metrics(prediction.label_ids, _logits(prediction.predictions).argmax(-1))
 
 
 def _evaluate(trainer, dataset, labels: LabelMap) -> dict[str, Any]:
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    report = full_report(output.label_ids, np.argmax(logits, axis=-1), labels.names)
+    report = full_report(output.label_ids, _logits(output.predictions).argmax(-1), labels.names)
     report["loss"] = output.metrics.get("eval_loss")
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
