@@ -75,8 +75,7 @@ def prepare_run(
     finished_marker: str,
 ) -> Path | None:
     """Refuse to mix with another run's files, else return the checkpoint to resume from
-    (None: start fresh). Only the main process changes files."""
-    main = is_main_process()
+    (None: start fresh). Changes files: under torchrun, rank 0 alone calls it (`main_decides`)."""
     if resume not in ("auto", "never"):
         chosen = Path(resume)
         if not is_whole(chosen):
@@ -92,9 +91,8 @@ def prepare_run(
     if occupied and resume == "auto" and not finished and (checkpoints / RUN_FILE).exists():
         # Our own unfinished run: continue it, or restart it if it never reached a checkpoint.
         check_same_run(checkpoints, run)
-        if main:
-            for path in remove_partial_checkpoints(checkpoints):
-                print(f"bertft: removed incomplete checkpoint {path}", file=sys.stderr)
+        for path in remove_partial_checkpoints(checkpoints):
+            print(f"bertft: removed incomplete checkpoint {path}", file=sys.stderr)
         return last_whole_checkpoint(checkpoints)
     if occupied:
         if not overwrite:
@@ -104,12 +102,10 @@ def prepare_run(
                 f"pass --overwrite_output_dir to replace it or choose another "
                 f"--output_dir"
             )
-        if main:
-            for path in {out, checkpoints}:
-                shutil.rmtree(path, ignore_errors=True)
-    if main:
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        (checkpoints / RUN_FILE).write_text(json.dumps(run, indent=2))
+        for path in {out, checkpoints}:
+            shutil.rmtree(path, ignore_errors=True)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    (checkpoints / RUN_FILE).write_text(json.dumps(run, indent=2))
     return None
 
 
@@ -125,10 +121,6 @@ def check_same_run(checkpoints: Path, run: dict[str, Any]) -> None:
             f"{checkpoints}: its checkpoints come from a different run ({detail}); "
             f"pass --resume never --overwrite_output_dir to start over"
         )
-
-
-def is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0"
 
 
 # --- saving on signals and on a schedule -------------------------------------------------------

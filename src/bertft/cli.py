@@ -19,14 +19,19 @@ from bertft.errors import BertftError, Interrupted
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = argv
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
     try:
         return args.run(args) or 0
     except BertftError as e:
-        print(f"bertft: error: {e}", file=sys.stderr)
+        from bertft.distributed import is_main_process
+
+        if is_main_process():  # under torchrun every rank meets the same error; one says it
+            print(f"bertft: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(f"bertft: {e}", file=sys.stderr)
@@ -51,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         "can also be a key of the --config YAML file; flags win.",
     )
     train.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings below")
+    train.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train with N data-parallel processes on this machine (launches torchrun for you; "
+        "one per GPU, or N on CPU). Several machines: run torchrun yourself, docs/distributed.md",
+    )
     add_dataclass_args(train, TrainConfig)
     add_dataclass_args(train, DataConfig)
     train.set_defaults(run=_train)
@@ -90,13 +102,32 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     values = load_yaml(args.config) if args.config else {}
     source = args.config or "flags"
-    flags = {k: v for k, v in vars(args).items() if k not in ("config", "run")}
-    cfg = train_config_from({**values, **flags}, source)
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "run", "nproc", "argv")}
+    cfg = train_config_from({**values, **flags}, source)  # checked before launching anything
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise BertftError(f"--nproc must be at least 1, got {args.nproc}")
+        if args.nproc > 1:
+            from bertft.distributed import launch
+
+            launch(args.nproc, _without_nproc(args.argv))
 
     from bertft.train import train
 
     train(cfg)
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _evaluate(args: argparse.Namespace) -> int:

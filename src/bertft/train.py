@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import yaml
 from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run, slow_saves_for_tests
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabelMap, load_splits
+from bertft.distributed import local_main_first, main_decides
 from bertft.errors import Interrupted
+from bertft.features import tokenize_cached
 from bertft.hardware import resolve_precision
 from bertft.metrics import classification_metrics, format_report, full_report
 from bertft.model import load_classifier, load_tokenizer
@@ -38,11 +41,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     cfg.validate()
     precision = resolve_precision(cfg.precision)
-    splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
     out, checkpoints = cfg.resolved_output_dir(), cfg.resolved_checkpoint_dir()
+    # Under torchrun, building the arguments joins the process group (gloo on CPU, NCCL on GPU).
+    args = _training_arguments(cfg, checkpoints, precision)
+    with local_main_first():  # a hub dataset downloads once per machine
+        splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
     run = _run_identity(cfg, splits.labels, splits.train)
-    resume_from = prepare_run(
-        out, checkpoints, cfg.resume, cfg.overwrite_output_dir, run, finished_marker=METRICS_FILE
+    # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
+    resume_from = main_decides(
+        lambda: prepare_run(
+            out, checkpoints, cfg.resume, cfg.overwrite_output_dir, run, METRICS_FILE
+        )
     )
 
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
@@ -50,11 +59,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model_id)
     model = load_classifier(cfg.model_id, splits.labels)
-    tokenize = _tokenizer_fn(tokenizer, cfg.train_max_length)
-    train_set = tokenize(splits.train, splits.labels)
-    eval_set = tokenize(splits.validation, splits.labels)
+    cache = checkpoints / "tokenized"
+    length = cfg.train_max_length
+    train_set = tokenize_cached(tokenizer, length, splits.train, splits.labels, cache, "train")
+    eval_set = tokenize_cached(tokenizer, length, splits.validation, splits.labels, cache, "val")
 
-    args = _training_arguments(cfg, checkpoints, precision)
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
@@ -104,11 +113,13 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "validation": validation,
     }
     if splits.test is not None:
-        metrics["test"] = _evaluate(trainer, tokenize(splits.test, splits.labels), splits.labels)
+        test_set = tokenize_cached(tokenizer, length, splits.test, splits.labels, cache, "test")
+        metrics["test"] = _evaluate(trainer, test_set, splits.labels)
     metrics["history"] = trainer.state.log_history
 
+    trainer.save_model(str(out))  # every rank calls it; the Trainer lets one write
     if main_process:
-        _save_outputs(trainer, out, cfg, metrics)
+        _save_outputs(out, cfg, metrics)
         print(format_report(validation))
         print(
             f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
@@ -121,7 +132,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
 
 def _trainer_class():
-    """The Trainer with one change: a length-grouped sampler whose order depends only on (seed,
+    """The Trainer with two changes: the loss of a sequence classifier scaled right under gradient
+    accumulation and DDP, and a length-grouped sampler whose order depends only on (seed,
     epoch). The stock sampler draws from the global RNG, whose state differs after a restart, so a
     resumed run would see other batches than an uninterrupted one (transformers#11323)."""
     import torch
@@ -129,25 +141,44 @@ def _trainer_class():
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
     class SeededLengthSampler(torch.utils.data.Sampler):
-        def __init__(self, lengths: list[int], batch_size: int, seed: int):
-            self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
-
-        def set_epoch(self, epoch: int) -> None:
-            self.epoch = epoch
+        def __init__(self, lengths: list[int], batch_size: int, seed: int, epoch: Callable):
+            self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, epoch
 
         def __len__(self) -> int:
             return len(self.lengths)
 
         def __iter__(self):
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            generator = torch.Generator().manual_seed(self.seed + self.epoch())
             grouped = get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
             return iter(grouped)
 
     class SeededTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Sequence classifiers take **kwargs in forward(), so the Trainer believes they
+            # normalise their loss by `num_items_in_batch`; they return a plain batch mean. The
+            # Trainer then skips dividing by the accumulation steps and multiplies by the world
+            # size: gradients (and logged losses) come out GA x N times too big, which changes
+            # what gradient clipping does. Declaring the truth restores the plain-mean loss.
+            self.model_accepts_loss_kwargs = False
+
         def _get_train_sampler(self, train_dataset=None):
             # self.train_dataset still has the "length" column the Trainer strips from the copy.
-            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-            return SeededLengthSampler(self.train_dataset["length"], batch, self.args.data_seed)
+            # Grouped by the global batch: accelerate deals its consecutive per-device slices to
+            # the ranks, so N processes see the very batches one process with N times the
+            # per-device batch would.
+            args = self.args
+            batch = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+            # The epoch comes from the Trainer's state rather than set_epoch(): on a resume
+            # mid-epoch under DDP, accelerate's skipping loader does not pass set_epoch() through
+            # its sharded batch sampler, and the epoch would silently restart from 0.
+            # state.epoch is a float that reaches exactly k.0 on the last step of epoch k - 1.
+            return SeededLengthSampler(
+                self.train_dataset["length"],
+                batch,
+                self.args.data_seed,
+                epoch=lambda: int((self.state.epoch or 0) + 1e-6),
+            )
 
     return SeededTrainer
 
@@ -185,27 +216,22 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         use_cpu=on_cpu,
         optim="adamw_torch_fused",
         report_to="none",
+        # Every parameter of an encoder classifier gets a gradient; searching for unused ones
+        # would cost a graph traversal each step.
+        ddp_find_unused_parameters=False,
         dataloader_num_workers=0,  # tokenized tensors are in memory; workers only add latency
         disable_tqdm=False,
     )
 
 
-def _tokenizer_fn(tokenizer, max_length: int):
-    import datasets
-
-    def tokenize(examples: Examples, labels: LabelMap) -> datasets.Dataset:
-        encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
-        columns = dict(encoded)
-        columns["labels"] = labels.encode(examples.labels)
-        # Precomputed lengths spare the Trainer a pass over the data for length grouping.
-        columns["length"] = [len(ids) for ids in encoded["input_ids"]]
-        return datasets.Dataset.from_dict(columns)
-
-    return tokenize
-
-
 def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
 def _compute_metrics(prediction) -> dict[str, float]:
@@ -214,8 +240,11 @@ def _compute_metrics(prediction) -> dict[str, float]:
 
 def _evaluate(trainer, dataset, labels: LabelMap) -> dict[str, Any]:
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    report = full_report(output.label_ids, _logits(output.predictions).argmax(-1), labels.names)
-    report["loss"] = output.metrics.get("eval_loss")
+    logits = _logits(output.predictions).astype(np.float64)
+    report = full_report(output.label_ids, logits.argmax(-1), labels.names)
+    # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
+    # means whose last batch is padded with repeated texts, so it drifts from the true mean.
+    report["loss"] = _cross_entropy(logits, output.label_ids)
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
     return report
@@ -238,10 +267,10 @@ def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[s
     }
 
 
-def _save_outputs(trainer, out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
+def _save_outputs(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
+    """Beside the model (and its tokenizer) that `trainer.save_model` wrote."""
     from bertft.report import write_model_card
 
-    trainer.save_model(str(out))  # model + tokenizer, loadable by plain transformers
     (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics)
     # Last, and atomically: a metrics.json means every other file is complete.

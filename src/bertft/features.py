@@ -1,0 +1,76 @@
+"""Texts -> model inputs, tokenized once and kept on disk.
+
+The tokenized set is cached under a fingerprint of everything that shapes it (tokenizer, maximum
+length, texts, labels), so a resumed run, and every process but the first on a machine under
+torchrun, loads Arrow files instead of tokenizing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+from bertft.data import Examples, LabelMap
+from bertft.distributed import local_main_first
+
+
+def fingerprint(tokenizer, max_length: int, examples: Examples, labels: LabelMap) -> str:
+    digest = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    # The fast tokenizer's full definition (vocabulary, normaliser, special tokens) in one string.
+    digest.update((backend.to_str() if backend else repr(tokenizer)).encode())
+    digest.update(json.dumps([max_length, list(labels.names)]).encode())
+    for text, label in zip(examples.texts, examples.labels, strict=True):
+        digest.update(text.encode())
+        digest.update(b"\0" + str(label).encode() + b"\1")
+    return digest.hexdigest()[:16]
+
+
+def tokenize(tokenizer, max_length: int, examples: Examples, labels: LabelMap):
+    """A `datasets.Dataset` with input_ids, attention_mask (token_type_ids), labels and length."""
+    import datasets
+
+    encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
+    columns = dict(encoded)
+    columns["labels"] = labels.encode(examples.labels)
+    # Precomputed lengths spare the Trainer a pass over the data for length grouping.
+    columns["length"] = [len(ids) for ids in encoded["input_ids"]]
+    return datasets.Dataset.from_dict(columns)
+
+
+def tokenize_cached(
+    tokenizer, max_length: int, examples: Examples, labels: LabelMap, cache_dir: Path, name: str
+):
+    """`tokenize`, loaded from `cache_dir` when the same inputs were tokenized before. The
+    first process on each machine writes the cache (atomically); the others wait and read it."""
+    import datasets
+
+    key = fingerprint(tokenizer, max_length, examples, labels)
+    folder = cache_dir / f"{name}-{key}"
+    with local_main_first():
+        if not folder.is_dir():
+            _write_once(tokenize(tokenizer, max_length, examples, labels), folder)
+            # Older fingerprints of this split are another run's; keep the folder small.
+            for old in cache_dir.glob(f"{name}-*"):
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+        return datasets.load_from_disk(str(folder))
+
+
+def _write_once(dataset, folder: Path) -> None:
+    """Save under a name of this process's own, then rename into place. Machines sharing a
+    file system (NFS, EFS) may write the same cache at once: the first rename wins and the
+    others, having written the same content, discard theirs."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    dataset.save_to_disk(str(tmp))
+    try:
+        tmp.rename(folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,206 @@
+"""Data-parallel training with real torchrun processes on CPU (gloo), on the tiny model.
+
+The reference is one process with per-device batch 16; the distributed runs use 2 processes with
+per-device batch 8, the same global batch. The model has no dropout, so the runs differ only by
+floating-point summation order: predictions must be equal and the losses equal to float rounding.
+The validation set has 45 texts, which 2 processes with batch 8 cannot split evenly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_train_args, topic_frame
+from safetensors.torch import load_file
+
+from bertft.checkpoint import last_whole_checkpoint
+from bertft.cli import main
+from bertft.evaluate import evaluate
+
+pytestmark = pytest.mark.slow  # real multi-process runs: ~20 s each
+
+EXACT, DRIFT = 1e-5, 1e-2  # relative loss tolerances; see assert_same_training
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+
+
+@pytest.fixture(scope="module")
+def still_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model without dropout: otherwise ranks draw other masks than one process does."""
+    folder = tmp_path_factory.mktemp("still-bert")
+    for file in tiny_model.iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("ddp-data")
+    train, validation = folder / "train.csv", folder / "validation.csv"
+    topic_frame(240, seed=0).to_csv(train, index=False)  # 15 global batches of 16 an epoch
+    topic_frame(45, seed=1).to_csv(validation, index=False)
+    return train, validation
+
+
+def run_args(model: Path, data: tuple[Path, Path], out: Path, per_device: int) -> list[str]:
+    return tiny_train_args(
+        model,
+        data[0],
+        out,
+        "--validation_data",
+        str(data[1]),
+        "--per_device_train_batch_size",
+        str(per_device),
+        "--per_device_eval_batch_size",
+        "8",
+        "--learning_rate",
+        "1e-2",
+    )
+
+
+def bertft(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture(scope="module")
+def single(still_model, data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("single") / "run"
+    assert main(run_args(still_model, data, out, per_device=16)) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_processes(still_model, data, tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("torchrun") / "run"
+    done = bertft(
+        *TORCHRUN,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "bertft",
+        *run_args(still_model, data, out, per_device=8),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done.stdout + done.stderr
+
+
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def assert_same_training(run: Path, reference: Path) -> None:
+    got, want = metrics(run), metrics(reference)
+    assert got["history"][-1]["step"] == want["history"][-1]["step"] == 60  # 4 epochs of 15
+    assert got["validation"]["confusion_matrix"] == want["validation"]["confusion_matrix"]
+    assert got["validation"]["accuracy"] == want["validation"]["accuracy"] >= 0.9
+    assert got["validation"]["loss"] == pytest.approx(want["validation"]["loss"], rel=0.05)
+    losses = [(h["step"], h["loss"]) for h in got["history"] if "loss" in h]
+    reference_losses = [(h["step"], h["loss"]) for h in want["history"] if "loss" in h]
+    assert [s for s, _ in losses] == [s for s, _ in reference_losses]
+    for (step, a), (_, b) in zip(losses, reference_losses, strict=True):
+        # The same batches and gradients: equal to float rounding through the first epoch.
+        # Later, at this high learning rate, rounding differences grow (a gradient spike
+        # around step 25), so later steps get a looser bound; a wrong loss scale or batch
+        # order would be off by far more from the first step on.
+        assert a == pytest.approx(b, rel=EXACT if step <= 15 else DRIFT), f"step {step}"
+
+
+def test_torchrun_two_processes_train_like_one_with_the_same_global_batch(two_processes, single):
+    out, log = two_processes
+    assert "world size 2, global batch 16" in log
+    assert_same_training(out, single)
+    # Rank 0 alone wrote: the output holds what a single run's does, and nothing more.
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single.iterdir())
+
+    from bertft.predict import Classifier
+
+    texts = ["the team and the coach win the match", "rain and storm today", "cheese and bread"]
+    assert Classifier.from_pretrained(out).predict(texts) == ["sports", "weather", "food"]
+
+
+def test_sharded_evaluation_equals_one_process_on_an_uneven_set(two_processes, data, tmp_path):
+    out, _ = two_processes
+    validation = metrics(out)["validation"]
+    alone = evaluate(out, str(data[1]), output_dir=tmp_path, batch_size=7)
+    assert validation["samples"] == alone["samples"] == 45  # nothing dropped or repeated
+    assert validation["confusion_matrix"] == alone["confusion_matrix"]
+    assert validation["accuracy"] == alone["accuracy"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_on_loopback_train_like_one_process(still_model, data, single, tmp_path):
+    out = tmp_path / "run"
+    endpoint = f"127.0.0.1:{free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [
+                *TORCHRUN,
+                "--nnodes=2",
+                "--nproc_per_node=1",
+                "--rdzv_backend=c10d",
+                f"--rdzv_endpoint={endpoint}",
+                "--rdzv_id=bertft-test",
+                "-m",
+                "bertft",
+                *run_args(still_model, data, out, per_device=8),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    logs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(x[-2000:] for x in logs)
+    assert_same_training(out, single)
+
+
+def test_nproc_launches_torchrun_and_sigterm_to_it_resumes_exactly(
+    still_model, data, two_processes, tmp_path
+):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "bertft", *run_args(still_model, data, out, 8), "--nproc=2"]
+    slow = {"BERTFT_TEST_STEP_SECONDS": "0.3", "PYTHONUNBUFFERED": "1"}
+    launcher = subprocess.Popen(
+        command, env={**os.environ, **slow}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    # Wait for the first epoch's checkpoint, then interrupt in the middle of the second.
+    deadline = time.monotonic() + 180
+    while last_whole_checkpoint(out / "checkpoints") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    launcher.send_signal(signal.SIGTERM)  # the launcher became torchrun itself (exec)
+    log = launcher.communicate(timeout=120)[0].decode()
+    assert launcher.returncode != 0, log[-2000:]
+    assert "launching 2 processes" in log
+    saved = last_whole_checkpoint(out / "checkpoints")
+    assert saved is not None and 15 < int(saved.name.split("-")[1]) < 60, log[-2000:]
+    assert not (out / "metrics.json").exists()
+
+    done = bertft(*command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resuming from {saved}" in done.stderr
+    # Resumed under torchrun, the result is the uninterrupted torchrun run's, bit for bit.
+    got, want = metrics(out), metrics(two_processes[0])
+    assert got["validation"]["loss"] == want["validation"]["loss"]
+    a = load_file(out / "model.safetensors")
+    b = load_file(two_processes[0] / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in b)
