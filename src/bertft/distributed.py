@@ -90,6 +90,9 @@ def launch(nproc: int, argv: list[str]) -> None:
         "torch.distributed.run",
         "--standalone",
         f"--nproc_per_node={nproc}",
+        # On SIGTERM, time for every worker to finish its step and rank 0 to save before
+        # torchrun escalates to SIGKILL (its default, 30 s, is short for a large model).
+        "--shutdown-timeout=90",
         "-m",
         "bertft",
         *argv,
