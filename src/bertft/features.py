@@ -30,8 +30,12 @@ def fingerprint(tokenizer, max_length: int, examples: Examples, labels: LabelMap
     return digest.hexdigest()[:16]
 
 
-def tokenize(tokenizer, max_length: int, examples: Examples, labels: LabelMap):
-    """A `datasets.Dataset` with input_ids, attention_mask (token_type_ids), labels and length."""
+def tokenize(
+    tokenizer, max_length: int, examples: Examples, labels: LabelMap, by_length: bool = False
+):
+    """A `datasets.Dataset` with input_ids, attention_mask (token_type_ids), labels, length and
+    position (the row's index in `examples`). `by_length` orders the rows shortest first: an
+    evaluation pass then pads each batch to texts of nearly one length."""
     import datasets
 
     encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
@@ -39,21 +43,29 @@ def tokenize(tokenizer, max_length: int, examples: Examples, labels: LabelMap):
     columns["labels"] = labels.encode(examples.labels)
     # Precomputed lengths spare the Trainer a pass over the data for length grouping.
     columns["length"] = [len(ids) for ids in encoded["input_ids"]]
-    return datasets.Dataset.from_dict(columns)
+    columns["position"] = list(range(len(examples)))
+    dataset = datasets.Dataset.from_dict(columns)
+    return dataset.sort("length").flatten_indices() if by_length else dataset
 
 
 def tokenize_cached(
-    tokenizer, max_length: int, examples: Examples, labels: LabelMap, cache_dir: Path, name: str
+    tokenizer,
+    max_length: int,
+    examples: Examples,
+    labels: LabelMap,
+    cache_dir: Path,
+    name: str,
+    by_length: bool = False,
 ):
     """`tokenize`, loaded from `cache_dir` when the same inputs were tokenized before. The
     first process on each machine writes the cache (atomically); the others wait and read it."""
     import datasets
 
-    key = fingerprint(tokenizer, max_length, examples, labels)
+    key = fingerprint(tokenizer, max_length, examples, labels) + ("-sorted" if by_length else "")
     folder = cache_dir / f"{name}-{key}"
     with local_main_first():
         if not folder.is_dir():
-            _write_once(tokenize(tokenizer, max_length, examples, labels), folder)
+            _write_once(tokenize(tokenizer, max_length, examples, labels, by_length), folder)
             # Older fingerprints of this split are another run's; keep the folder small.
             for old in cache_dir.glob(f"{name}-*"):
                 if old != folder:

@@ -62,7 +62,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     cache = checkpoints / "tokenized"
     length = cfg.train_max_length
     train_set = tokenize_cached(tokenizer, length, splits.train, splits.labels, cache, "train")
-    eval_set = tokenize_cached(tokenizer, length, splits.validation, splits.labels, cache, "val")
+    # Evaluation sorted by length pads little (training order is the sampler's business).
+    eval_set = tokenize_cached(
+        tokenizer, length, splits.validation, splits.labels, cache, "val", by_length=True
+    )
 
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
@@ -113,7 +116,9 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "validation": validation,
     }
     if splits.test is not None:
-        test_set = tokenize_cached(tokenizer, length, splits.test, splits.labels, cache, "test")
+        test_set = tokenize_cached(
+            tokenizer, length, splits.test, splits.labels, cache, "test", by_length=True
+        )
         metrics["test"] = _evaluate(trainer, test_set, splits.labels)
     metrics["history"] = trainer.state.log_history
 
@@ -240,11 +245,16 @@ def _compute_metrics(prediction) -> dict[str, float]:
 
 def _evaluate(trainer, dataset, labels: LabelMap) -> dict[str, Any]:
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    logits = _logits(output.predictions).astype(np.float64)
-    report = full_report(output.label_ids, logits.argmax(-1), labels.names)
+    # Back from length order to the order of the texts.
+    positions = np.asarray(dataset["position"])
+    logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
+    logits[positions] = _logits(output.predictions)
+    label_ids = np.empty_like(output.label_ids)
+    label_ids[positions] = output.label_ids
+    report = full_report(label_ids, logits.argmax(-1), labels.names)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
-    report["loss"] = _cross_entropy(logits, output.label_ids)
+    report["loss"] = _cross_entropy(logits, label_ids)
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
     return report
