@@ -13,10 +13,9 @@ import torch
 def describe() -> dict:
     model = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            names = [x.split(":", 1)[1].strip() for x in f if x.startswith("model name")]
+        model = names[0] if names else model
     except OSError:
         pass
     return {

@@ -100,9 +100,8 @@ def main() -> None:
     command += ["--seed", str(args.seed), "--train_max_length", str(args.max_length)]
     results["bertft train"] = _run("bertft train", command, metrics_file=out / "metrics.json")
 
-    from transformers import AutoConfig
-
     import torch
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model)
     peak = matmul_peak(torch.bfloat16)
