@@ -224,3 +224,26 @@ def test_yaml_config_with_flags_overriding(tiny_model, topic_csv, tmp_path):
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
     assert saved["epochs"] == 2.0 and saved["validation_split"] == 0.25
     assert json.loads((out / "metrics.json").read_text())["validation"]["samples"] == 60
+
+
+def test_freeze_embeddings_keeps_the_word_embeddings_and_still_learns(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import BertModel
+
+    data = tmp_path / "topics.csv"
+    topic_frame(240).to_csv(data, index=False)
+    out = tmp_path / "frozen"
+    args = tiny_train_args(tiny_model, data, out, "--epochs", "8", "--freeze_embeddings")
+    assert main(args) == 0
+    before = BertModel.from_pretrained(tiny_model).state_dict()
+    after = load_file(out / "model.safetensors")
+    name = "embeddings.word_embeddings.weight"
+    assert after[f"bert.{name}"].equal(before[name])
+    # Everything else trained: position embeddings and the first attention layer moved.
+    for other in (
+        "embeddings.position_embeddings.weight",
+        "encoder.layer.0.attention.self.query.weight",
+    ):
+        assert not after[f"bert.{other}"].equal(before[other])
+    # Random tiny embeddings carry less than pre-trained ones: it learns, if less than in full.
+    assert json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] >= 0.6

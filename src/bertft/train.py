@@ -59,6 +59,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model_id)
     model = load_classifier(cfg.model_id, splits.labels)
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
     length = cfg.train_max_length
     train_set = tokenize_cached(tokenizer, length, splits.train, splits.labels, cache, "train")
