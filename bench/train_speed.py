@@ -92,15 +92,18 @@ def main() -> None:
         command = [sys.executable, str(script), model, str(files["train"])]
         command += [str(files["validation"]), str(out), *map(str, shared)]
         results[name] = _run(name, command)
-    out = work / "bertft"
-    command = [sys.executable, "-m", "bertft", "train", "--model_id", model]
-    command += ["--data", str(files["train"]), "--validation_data", str(files["validation"])]
-    command += ["--output_dir", str(out), "--per_device_train_batch_size", str(args.batch)]
-    command += ["--epochs", str(args.epochs), "--learning_rate", str(args.learning_rate)]
-    command += ["--seed", str(args.seed), "--train_max_length", str(args.max_length)]
-    results["bertft train"] = _run("bertft train", command, metrics_file=out / "metrics.json")
+    for name, extra in (
+        ("bertft train", []),
+        ("bertft train --freeze_embeddings", ["--freeze_embeddings"]),
+    ):
+        out = work / name.replace(" ", "_")
+        command = [sys.executable, "-m", "bertft", "train", "--model_id", model, *extra]
+        command += ["--data", str(files["train"]), "--validation_data", str(files["validation"])]
+        command += ["--output_dir", str(out), "--per_device_train_batch_size", str(args.batch)]
+        command += ["--epochs", str(args.epochs), "--learning_rate", str(args.learning_rate)]
+        command += ["--seed", str(args.seed), "--train_max_length", str(args.max_length)]
+        results[name] = _run(name, command, metrics_file=out / "metrics.json")
 
-    import torch
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model)
