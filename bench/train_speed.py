@@ -104,6 +104,7 @@ def main() -> None:
         command += ["--seed", str(args.seed), "--train_max_length", str(args.max_length)]
         results[name] = _run(name, command, metrics_file=out / "metrics.json")
 
+    import torch
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model)
