@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,15 @@ import numpy as np
 import yaml
 
 from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run, slow_saves_for_tests
+from bertft.class_weights import resolve_class_weights
 from bertft.config import TrainConfig
-from bertft.data import Examples, LabelMap, load_splits
+from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
 from bertft.errors import Interrupted
-from bertft.hardware import resolve_precision
-from bertft.metrics import classification_metrics, format_report, full_report
+from bertft.hardware import describe, resolve_precision
+from bertft.hub import check_repository_id, push_folder
+from bertft.metrics import classification_metrics, format_report, probability_report
 from bertft.model import load_classifier, load_tokenizer
+from bertft.trackers import check_tracker, point_tensorboard_at
 
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 
@@ -38,7 +42,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     cfg.validate()
     precision = resolve_precision(cfg.precision)
+    check_tracker(cfg.report_to)
+    if cfg.push_to_hub:
+        check_repository_id(cfg.repository_id)
     splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
+    class_weights = resolve_class_weights(
+        cfg.class_weights, splits.train.labels, splits.labels.names
+    )
     out, checkpoints = cfg.resolved_output_dir(), cfg.resolved_checkpoint_dir()
     run = _run_identity(cfg, splits.labels, splits.train)
     resume_from = prepare_run(
@@ -55,6 +65,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     eval_set = tokenize(splits.validation, splits.labels)
 
     args = _training_arguments(cfg, checkpoints, precision)
+    if class_weights:
+        _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
@@ -69,6 +81,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
+    trainer.set_class_weights(list(class_weights.values()) if class_weights else None)
+    point_tensorboard_at(trainer, out / "runs")
     slow_saves_for_tests(trainer)
     main_process = trainer.is_world_process_zero()
     if main_process:
@@ -90,12 +104,15 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         raise Interrupted(guard.signum, checkpoints / f"checkpoint-{step}")
 
     # The Trainer has reloaded the best checkpoint; measure it on the full validation set.
-    validation = _evaluate(trainer, eval_set, splits.labels)
+    validation, probs = _evaluate(trainer, eval_set, splits.labels)
     metrics: dict[str, Any] = {
         "model_id": cfg.model_id,
         "labels": list(splits.labels.names),
         "precision": precision,
         "best_checkpoint": trainer.state.best_model_checkpoint,
+        "data": _data_summary(cfg, splits),
+        "class_weights": class_weights,
+        "hardware": describe(),
         "train": {
             **result.metrics,
             "samples": len(splits.train),
@@ -104,16 +121,20 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "validation": validation,
     }
     if splits.test is not None:
-        metrics["test"] = _evaluate(trainer, tokenize(splits.test, splits.labels), splits.labels)
+        test_set = tokenize(splits.test, splits.labels)
+        metrics["test"] = _evaluate(trainer, test_set, splits.labels)[0]
     metrics["history"] = trainer.state.log_history
 
     if main_process:
-        _save_outputs(trainer, out, cfg, metrics)
+        _save_outputs(trainer, out, cfg, metrics, splits, probs)
         print(format_report(validation))
         print(
             f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
-            f"{validation['f1_macro']:.4f}; model saved to {out}"
+            f"{validation['f1_macro']:.4f}; model saved to {out} (report: {out / 'report.html'})"
         )
+        if cfg.push_to_hub:
+            url = push_folder(out, cfg.repository_id)
+            print(f"pushed to {url}")
     return metrics
 
 
@@ -121,9 +142,14 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
 
 def _trainer_class():
-    """The Trainer with one change: a length-grouped sampler whose order depends only on (seed,
-    epoch). The stock sampler draws from the global RNG, whose state differs after a restart, so a
-    resumed run would see other batches than an uninterrupted one (transformers#11323)."""
+    """The Trainer with three changes:
+
+    - a length-grouped training sampler whose order depends only on (seed, epoch). The stock
+      sampler draws from the global RNG, whose state differs after a restart, so a resumed run
+      would see other batches than an uninterrupted one (transformers#11323);
+    - evaluation in order of length, longest first: as fast as length grouping, and the order
+      is known, so predictions can be matched back to their texts (`_evaluate`);
+    - an optional class-weighted cross-entropy loss (`set_class_weights`)."""
     import torch
     from transformers import Trainer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -143,13 +169,55 @@ def _trainer_class():
             grouped = get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
             return iter(grouped)
 
+    class OrderedSampler(torch.utils.data.Sampler):
+        def __init__(self, indices: list[int]):
+            self.indices = indices
+
+        def __len__(self) -> int:
+            return len(self.indices)
+
+        def __iter__(self):
+            return iter(self.indices)
+
     class SeededTrainer(Trainer):
+        class_weights = None
+
         def _get_train_sampler(self, train_dataset=None):
             # self.train_dataset still has the "length" column the Trainer strips from the copy.
             batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
             return SeededLengthSampler(self.train_dataset["length"], batch, self.args.data_seed)
 
+        def _get_eval_sampler(self, eval_dataset):
+            return OrderedSampler(eval_order(eval_dataset))
+
+        def set_class_weights(self, weights: list[float] | None) -> None:
+            self.class_weights = None if weights is None else torch.tensor(weights)
+            # Our weighted loss is a per-batch mean: the Trainer divides it by the
+            # accumulation steps itself, as it does the model's own loss.
+            self.loss_is_scaled_for_ga = False if weights is not None else None
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.class_weights is None:  # the stock path, untouched (exact resume relies on it)
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            weight = self.class_weights.to(logits.device)
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
+            return (loss, outputs) if return_outputs else loss
+
     return SeededTrainer
+
+
+def eval_order(dataset) -> list[int]:
+    """Indices of a tokenized dataset, longest text first, ties in dataset order. (The
+    Trainer hands the sampler a copy without our "length" column; the token ids tell the same.)"""
+    if "length" in dataset.column_names:
+        lengths = list(dataset["length"])
+    else:
+        lengths = [len(ids) for ids in dataset["input_ids"]]
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
 
 
 def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
@@ -184,7 +252,7 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         fp16=precision == "fp16",
         use_cpu=on_cpu,
         optim="adamw_torch_fused",
-        report_to="none",
+        report_to=cfg.report_to,
         dataloader_num_workers=0,  # tokenized tensors are in memory; workers only add latency
         disable_tqdm=False,
     )
@@ -212,13 +280,20 @@ def _compute_metrics(prediction) -> dict[str, float]:
     return classification_metrics(prediction.label_ids, _logits(prediction.predictions).argmax(-1))
 
 
-def _evaluate(trainer, dataset, labels: LabelMap) -> dict[str, Any]:
+def _evaluate(trainer, dataset, labels: LabelMap) -> tuple[dict[str, Any], np.ndarray]:
+    """The full report on `dataset` and its class probabilities, rows in dataset order."""
+    import torch
+
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    report = full_report(output.label_ids, _logits(output.predictions).argmax(-1), labels.names)
+    logits = torch.from_numpy(np.asarray(_logits(output.predictions), dtype=np.float32))
+    probs = np.empty(tuple(logits.shape), dtype=np.float32)
+    # Predictions come in the evaluation sampler's order (eval_order); put them back.
+    probs[eval_order(dataset)] = torch.softmax(logits, dim=-1).numpy()
+    report = probability_report(output.label_ids, probs[eval_order(dataset)], labels.names)
     report["loss"] = output.metrics.get("eval_loss")
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
-    return report
+    return report, probs
 
 
 # --- the output folder -------------------------------------------------------------------------
@@ -235,15 +310,86 @@ def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[s
         "train_samples": len(train),
         "labels": list(labels.names),
         "seed": cfg.seed,
+        "class_weights": cfg.class_weights,
     }
 
 
-def _save_outputs(trainer, out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
-    from bertft.report import write_model_card
+def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
+    """Where the texts came from and how many of each label each split has."""
+    parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    names = splits.labels.names
+    counts = {}
+    for split, examples in parts.items():
+        if examples is not None:
+            found = Counter(examples.labels)
+            counts[split] = {name: found.get(name, 0) for name in names}
+    return {
+        "data": cfg.data.data,
+        "validation_data": cfg.data.validation_data or f"{cfg.data.validation_split:.0%} split",
+        "test_data": cfg.data.test_data,
+        "samples": {split: sum(c.values()) for split, c in counts.items()},
+        "label_counts": counts,
+    }
+
+
+def _write_training_report(
+    out: Path, cfg: TrainConfig, metrics: dict[str, Any], splits: LabeledSplits, probs: np.ndarray
+) -> None:
+    from bertft.model_card import HYPERPARAMETERS
+    from bertft.report import ReportData, write_report
+
+    train = metrics["train"]
+    data = metrics["data"]
+    summary = [
+        ("model", cfg.model_id),
+        ("data", data["data"]),
+        ("validation", data["validation_data"]),
+        *([("test", data["test_data"])] if data["test_data"] else []),
+        ("texts", ", ".join(f"{k} {v:,}" for k, v in data["samples"].items())),
+        ("labels", ", ".join(splits.labels.names)),
+        ("precision", metrics["precision"]),
+        *((k, v) for k, v in metrics["hardware"].items()),
+        ("training time", f"{train['wall_seconds']:.1f} s"),
+        ("train samples/s", train.get("train_samples_per_second")),
+        ("validation samples/s", metrics["validation"].get("samples_per_second")),
+        ("best checkpoint", metrics["best_checkpoint"]),
+    ]
+    if "test" in metrics:
+        test = metrics["test"]
+        scores = f"{test['accuracy']:.4f} / {test['f1_macro']:.4f}"
+        summary.append(("test accuracy / macro F1", scores))
+    settings = cfg.to_dict()
+    write_report(
+        out,
+        ReportData(
+            title=f"bertft training report: {out.name}",
+            evaluation=metrics["validation"],
+            texts=splits.validation.texts,
+            y_true=splits.labels.encode(splits.validation.labels),
+            probs=probs,
+            summary=summary,
+            history=metrics["history"],
+            label_counts=data["label_counts"],
+            hyperparameters={k: settings[k] for k in HYPERPARAMETERS},
+            class_weights=metrics["class_weights"],
+        ),
+    )
+
+
+def _save_outputs(
+    trainer,
+    out: Path,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    splits: LabeledSplits,
+    probs: np.ndarray,
+) -> None:
+    from bertft.model_card import write_model_card
 
     trainer.save_model(str(out))  # model + tokenizer, loadable by plain transformers
     (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics)
+    _write_training_report(out, cfg, metrics, splits, probs)
     # Last, and atomically: a metrics.json means every other file is complete.
     tmp = out / (METRICS_FILE + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=str))
