@@ -126,7 +126,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
-        f"written to {report['output_dir']}"
+        f"written to {report['output_dir']} (open report.html there)"
     )
     return 0
 

@@ -137,11 +137,11 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines.append("")
     for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"):
-        lines.append(f"{key:<16} {report[key]:.4f}")
+        lines.append(f"{key:<18} {report[key]:.4f}")
     binary = report.get("binary") or {}
     for key in ("roc_auc", "pr_auc", "best_threshold", "best_threshold_f1"):
         if binary.get(key) is not None:
-            lines.append(f"{key:<16} {binary[key]:.4f}")
+            lines.append(f"{key:<18} {binary[key]:.4f}")
     matrix = report["confusion_matrix"]["matrix"]
     cell = max(5, *(len(n) for n in names), *(len(str(v)) for row in matrix for v in row))
     lines += [

@@ -139,7 +139,7 @@ def per_class(per_class_scores: dict[str, dict[str, float]], path: Path) -> Path
     ticks = [f"{n}\n(n={per_class_scores[n]['support']})" for n in names]
     ax.set_xticks(x, ticks, fontsize=9 if len(names) <= 12 else 7)
     ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right", ncols=3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     _style(ax, "Per-class precision, recall and F1")
     return _save(fig, path)
 

@@ -169,12 +169,15 @@ def _mistakes_table(mistakes: list[dict[str, Any]], split: str) -> str:
 
 
 def _binary_section(binary: dict[str, Any], figure: Path | None) -> str:
+    def four(value: float | None) -> str:
+        return "undefined (one class only)" if value is None else f"{value:.4f}"
+
     rows = [
         ("positive class", binary["positive_label"]),
-        ("ROC-AUC", binary["roc_auc"]),
-        ("PR-AUC (average precision)", binary["pr_auc"]),
-        ("threshold maximising F1", binary["best_threshold"]),
-        ("F1 at that threshold", binary["best_threshold_f1"]),
+        ("ROC-AUC", four(binary["roc_auc"])),
+        ("PR-AUC (average precision)", four(binary["pr_auc"])),
+        ("threshold maximising F1", four(binary["best_threshold"])),
+        ("F1 at that threshold", four(binary["best_threshold_f1"])),
     ]
     hint = (
         f"<p>Label a text <code>{_e(binary['positive_label'])}</code> when its probability is at "

@@ -310,7 +310,8 @@ def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[s
         "train_samples": len(train),
         "labels": list(labels.names),
         "seed": cfg.seed,
-        "class_weights": cfg.class_weights,
+        # Only when set, so that unweighted checkpoints made before the option still resume.
+        **({"class_weights": cfg.class_weights} if cfg.class_weights != "none" else {}),
     }
 
 
