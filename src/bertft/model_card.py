@@ -49,6 +49,12 @@ def _hub_id(name: str, bundled: dict[str, str]) -> str | None:
     return name
 
 
+def _shown(source: str) -> str:
+    """A data source as the card names it: bundled and hub names whole, local paths by name."""
+    local = source not in BUNDLED and _hub_id(source, {}) is None
+    return Path(source).name if local else source
+
+
 def headline_rows(report: dict[str, Any]) -> list[tuple[str, str, float, dict | None]]:
     """(our key, model-index type, display name, value, args) of the headline metrics, plus
     ROC-AUC and PR-AUC for binary tasks."""
@@ -133,7 +139,10 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Pa
     counts = data.get("label_counts", {}).get("train", {})
     distribution = ", ".join(f"`{k}` {v}" for k, v in counts.items()) or "see metrics.json"
     where = cfg.repository_id or str(out)
-    base = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS) or cfg.model_id
+    # Local paths shown by name only: the card may be published, the user's folders are theirs.
+    base = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS) or Path(cfg.model_id).name
+    data_name = _shown(cfg.data.data)
+    validation_name = _shown(data.get("validation_data") or "a held-out split")
 
     text = f"""---
 {yaml.safe_dump(card_metadata(out, cfg, metrics), sort_keys=False, allow_unicode=True).strip()}
@@ -142,7 +151,7 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Pa
 # {cfg.repository_id or out.name}
 
 A text classifier fine-tuned from `{base}` with [bertft](https://pypi.org/project/bertft/)
-on `{cfg.data.data}`. It sorts a text into one of {len(metrics["labels"])} labels:
+on `{data_name}`. It sorts a text into one of {len(metrics["labels"])} labels:
 {", ".join(f"`{x}`" for x in metrics["labels"])}.
 
 ## Intended use
@@ -152,8 +161,8 @@ labelled sample (`bertft evaluate --model DIR --data FILE`) before relying on it
 
 ## Training data
 
-`{cfg.data.data}`: {metrics["train"]["samples"]} training texts ({distribution});
-validation: {data.get("validation_data", "a held-out split")}, {validation["samples"]} texts.
+`{data_name}`: {metrics["train"]["samples"]} training texts ({distribution});
+validation: {validation_name}, {validation["samples"]} texts.
 
 ## Results
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bertft import plots
+from bertft.config import TrainConfig
 from bertft.metrics import binary_curves, confident_mistakes
 
 REPORT_FILE = "report.html"
@@ -72,6 +73,56 @@ def write_report(folder: Path, data: ReportData) -> Path:
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_training_report(
+    out: Path,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    texts: Sequence[str],
+    y_true: Sequence[int],
+    probs: np.ndarray,
+) -> Path:
+    """The report of a training run, from its settings, its metrics.json content and the
+    validation texts with their labels and predicted probabilities."""
+    from bertft.model_card import HYPERPARAMETERS
+
+    train = metrics["train"]
+    data = metrics["data"]
+    summary = [
+        ("model", cfg.model_id),
+        ("data", data["data"]),
+        ("validation", data["validation_data"]),
+        *([("test", data["test_data"])] if data["test_data"] else []),
+        ("texts", ", ".join(f"{k} {v:,}" for k, v in data["samples"].items())),
+        ("labels", ", ".join(metrics["labels"])),
+        ("precision", metrics["precision"]),
+        *((k, v) for k, v in metrics["hardware"].items()),
+        ("training time", f"{train['wall_seconds']:.1f} s"),
+        ("train samples/s", train.get("train_samples_per_second")),
+        ("validation samples/s", metrics["validation"].get("samples_per_second")),
+        ("best checkpoint", metrics["best_checkpoint"]),
+    ]
+    if "test" in metrics:
+        test = metrics["test"]
+        scores = f"{test['accuracy']:.4f} / {test['f1_macro']:.4f}"
+        summary.append(("test accuracy / macro F1", scores))
+    settings = cfg.to_dict()
+    return write_report(
+        out,
+        ReportData(
+            title=f"bertft training report: {out.name}",
+            evaluation=metrics["validation"],
+            texts=texts,
+            y_true=y_true,
+            probs=probs,
+            summary=summary,
+            history=metrics["history"],
+            label_counts=data["label_counts"],
+            hyperparameters={k: settings[k] for k in HYPERPARAMETERS},
+            class_weights=metrics["class_weights"],
+        ),
+    )
 
 
 # --- HTML ----------------------------------------------------------------------------------------

@@ -65,8 +65,6 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     eval_set = tokenize(splits.validation, splits.labels)
 
     args = _training_arguments(cfg, checkpoints, precision)
-    if class_weights:
-        _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
@@ -92,6 +90,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
             f"world size {args.world_size}, global batch "
             f"{cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size}"
         )
+        if class_weights:
+            _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
             _say(f"resuming from {resume_from}")
 
@@ -333,50 +333,6 @@ def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
     }
 
 
-def _write_training_report(
-    out: Path, cfg: TrainConfig, metrics: dict[str, Any], splits: LabeledSplits, probs: np.ndarray
-) -> None:
-    from bertft.model_card import HYPERPARAMETERS
-    from bertft.report import ReportData, write_report
-
-    train = metrics["train"]
-    data = metrics["data"]
-    summary = [
-        ("model", cfg.model_id),
-        ("data", data["data"]),
-        ("validation", data["validation_data"]),
-        *([("test", data["test_data"])] if data["test_data"] else []),
-        ("texts", ", ".join(f"{k} {v:,}" for k, v in data["samples"].items())),
-        ("labels", ", ".join(splits.labels.names)),
-        ("precision", metrics["precision"]),
-        *((k, v) for k, v in metrics["hardware"].items()),
-        ("training time", f"{train['wall_seconds']:.1f} s"),
-        ("train samples/s", train.get("train_samples_per_second")),
-        ("validation samples/s", metrics["validation"].get("samples_per_second")),
-        ("best checkpoint", metrics["best_checkpoint"]),
-    ]
-    if "test" in metrics:
-        test = metrics["test"]
-        scores = f"{test['accuracy']:.4f} / {test['f1_macro']:.4f}"
-        summary.append(("test accuracy / macro F1", scores))
-    settings = cfg.to_dict()
-    write_report(
-        out,
-        ReportData(
-            title=f"bertft training report: {out.name}",
-            evaluation=metrics["validation"],
-            texts=splits.validation.texts,
-            y_true=splits.labels.encode(splits.validation.labels),
-            probs=probs,
-            summary=summary,
-            history=metrics["history"],
-            label_counts=data["label_counts"],
-            hyperparameters={k: settings[k] for k in HYPERPARAMETERS},
-            class_weights=metrics["class_weights"],
-        ),
-    )
-
-
 def _save_outputs(
     trainer,
     out: Path,
@@ -386,11 +342,15 @@ def _save_outputs(
     probs: np.ndarray,
 ) -> None:
     from bertft.model_card import write_model_card
+    from bertft.report import write_training_report
 
     trainer.save_model(str(out))  # model + tokenizer, loadable by plain transformers
     (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics)
-    _write_training_report(out, cfg, metrics, splits, probs)
+    validation = splits.validation
+    write_training_report(
+        out, cfg, metrics, validation.texts, splits.labels.encode(validation.labels), probs
+    )
     # Last, and atomically: a metrics.json means every other file is complete.
     tmp = out / (METRICS_FILE + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=str))
