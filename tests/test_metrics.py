@@ -36,4 +36,4 @@ def test_full_report_per_class_and_confusion_matrix_by_name():
     report = full_report([0, 0], [0, 0], ["a", "b"])
     assert report["confusion_matrix"]["matrix"] == [[2, 0], [0, 0]]
     text = format_report(report)
-    assert "accuracy         1.0000" in text and "confusion matrix" in text
+    assert "accuracy           1.0000" in text and "confusion matrix" in text

@@ -92,6 +92,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", help="write .jsonl or .csv here (default: JSONL on stdout)")
     predict.add_argument("--top_k", type=int, default=1, help="labels per text, best first")
     predict.add_argument("--batch_size", type=int, default=64)
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        help="binary models: label a text positive when its positive-class probability is at "
+        "least this (evaluate reports the one maximising F1)",
+    )
+    predict.add_argument(
+        "--positive_label", help="the positive class for --threshold (default: the second label)"
+    )
     predict.set_defaults(run=_predict)
 
     listing = commands.add_parser("datasets", help="list the bundled datasets")
@@ -148,7 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
-        f"written to {report['output_dir']}"
+        f"written to {report['output_dir']} (open report.html there)"
     )
     return 0
 
@@ -160,12 +169,25 @@ def _predict(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
         raise BertftError(f"--output {args.output}: expected a .jsonl or .csv file")
 
+    if args.positive_label is not None and args.threshold is None:
+        raise BertftError("--positive_label goes with --threshold; give both")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise BertftError(f"--threshold must be between 0 and 1, got {args.threshold}")
+
     from bertft.predict import Classifier
 
     clf = Classifier.from_pretrained(args.model, batch_size=args.batch_size)
+    if args.threshold is not None:
+        clf.positive_index(args.positive_label)  # a multi-class model is refused before work
+    probs = clf.predict_proba(texts)
+    ranked = clf.rank(probs, args.top_k)
+    if args.threshold is not None:
+        decided = clf.decide(probs, args.threshold, args.positive_label)
+    else:
+        decided = [best[0] for best in ranked]
     rows = []
-    for text, best in zip(texts, clf.top_k(texts, args.top_k), strict=True):
-        row = {"text": text, "label": best[0][0], "score": round(best[0][1], 6)}
+    for text, best, (label, score) in zip(texts, ranked, decided, strict=True):
+        row = {"text": text, "label": label, "score": round(score, 6)}
         if args.top_k > 1:
             row["top_k"] = [{"label": label, "score": round(p, 6)} for label, p in best]
         rows.append(row)

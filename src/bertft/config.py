@@ -23,6 +23,10 @@ def opt(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
+# --report_to choice -> the package it needs
+TRACKERS = {"none": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
+
+
 @dataclass
 class DataConfig:
     data: str = opt(
@@ -111,6 +115,18 @@ class TrainConfig:
         "auto: continue from the last checkpoint if there is one; never: "
         "start over; or a checkpoint folder",
     )
+    class_weights: str = opt(
+        "none",
+        "weighted cross-entropy for imbalanced labels: none, auto (inverse frequency, mean 1), "
+        "or a JSON/YAML file mapping each label to a weight",
+    )
+    report_to: str = opt(
+        "none",
+        "send losses and metrics to a tracker too (logs in OUTPUT_DIR/runs for tensorboard)",
+        choices=tuple(TRACKERS),
+    )
+    push_to_hub: bool = opt(False, "upload the model folder to the Hugging Face Hub after training")
+    repository_id: str | None = opt(None, "hub repository for --push_to_hub, e.g. user/my-model")
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
@@ -134,6 +150,13 @@ class TrainConfig:
                 f"--metric_for_best_model must be accuracy, f1_macro, f1_weighted or loss, "
                 f"got '{self.metric_for_best_model}'"
             )
+        if self.report_to not in TRACKERS:
+            raise BertftError(
+                f"--report_to must be one of {', '.join(TRACKERS)}, got '{self.report_to}'"
+            )
+        # Refused here, before any training: finding out after an hour-long run is too late.
+        if self.push_to_hub and not self.repository_id:
+            raise BertftError("--push_to_hub needs --repository_id (e.g. your-name/model-name)")
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:

@@ -11,8 +11,9 @@ import numpy as np
 
 from bertft.data import read_examples
 from bertft.errors import BertftError
-from bertft.metrics import full_report
+from bertft.metrics import probability_report
 from bertft.predict import Classifier
+from bertft.report import ReportData, write_report
 
 
 def evaluate(
@@ -28,8 +29,10 @@ def evaluate(
     batch_size: int = 128,
     classifier: Classifier | None = None,
 ) -> dict[str, Any]:
-    """Predict every text of `data`, compare with its labels and write `metrics.json` (and
-    `predictions.jsonl`) to `output_dir` (default: MODEL/evaluation/<data name>)."""
+    """Predict every text of `data`, compare with its labels and write `metrics.json`,
+    `predictions.jsonl`, `report.html` and `plots/` to `output_dir` (default:
+    MODEL/evaluation/<data name>). Two-label models also get ROC-AUC, PR-AUC and the threshold
+    maximising F1 (`binary`)."""
     examples = read_examples(data, text_column, label_column, strict=strict, split=split)
     if max_samples is not None:
         examples = examples.subset(list(range(min(max_samples, len(examples)))))
@@ -47,7 +50,7 @@ def evaluate(
     seconds = time.perf_counter() - started
     y_true = [known[x] for x in examples.labels]
     y_pred = probs.argmax(axis=-1)
-    report = full_report(y_true, y_pred, clf.labels)
+    report = probability_report(y_true, probs, clf.labels)
     report |= {
         "data": data,
         "samples": len(examples),
@@ -57,8 +60,8 @@ def evaluate(
 
     out = Path(output_dir) if output_dir else Path(model) / "evaluation" / Path(data).stem
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "metrics.json", report)
-    with open(out / "predictions.jsonl", "w", encoding="utf-8") as f:
+    tmp = out / "predictions.jsonl.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         for text, truth, pred, p in zip(
             examples.texts, examples.labels, y_pred, probs, strict=True
         ):
@@ -69,10 +72,39 @@ def evaluate(
                         "label": truth,
                         "predicted": clf.labels[pred],
                         "score": round(float(np.max(p)), 6),
-                    }
+                        "probabilities": {
+                            name: round(float(x), 6) for name, x in zip(clf.labels, p, strict=True)
+                        },
+                    },
+                    ensure_ascii=False,
                 )
                 + "\n"
             )
+    tmp.replace(out / "predictions.jsonl")
+    counts = {name: 0 for name in clf.labels}
+    for label in examples.labels:
+        counts[label] += 1
+    write_report(
+        out,
+        ReportData(
+            title=f"bertft evaluation: {Path(model).name} on {data}",
+            evaluation=report,
+            texts=examples.texts,
+            y_true=y_true,
+            probs=probs,
+            summary=[
+                ("model", str(model)),
+                ("data", f"{data}" + (f" (split {split})" if split != "test" else "")),
+                ("texts", len(examples)),
+                ("labels", ", ".join(clf.labels)),
+                ("prediction time", f"{seconds:.2f} s"),
+                ("samples/s", report["samples_per_second"]),
+            ],
+            label_counts={Path(data).name: counts},
+            split_name=Path(data).name,
+        ),
+    )
+    _write_json(out / "metrics.json", report)  # last: its presence means the rest is complete
     report["output_dir"] = str(out)
     return report
 

@@ -38,3 +38,24 @@ def resolve_precision(requested: str) -> str:
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def describe() -> dict[str, str]:
+    """The machine a run used, for reports: CPU model and cores, GPU, torch version."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = {"cpu": f"{cpu} ({cores} cores available)", "torch": torch.__version__}
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        info["gpu"] = f"{torch.cuda.get_device_name(0)} x{count}"
+    return info

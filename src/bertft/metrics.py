@@ -51,6 +51,80 @@ def full_report(
     }
 
 
+def probability_report(
+    y_true: Sequence[int], probs: np.ndarray, names: Sequence[str]
+) -> dict[str, Any]:
+    """`full_report` of the most likely labels, plus `binary` (ROC-AUC, PR-AUC, best threshold)
+    for two-class tasks, where the positive class is the second label."""
+    report = full_report(y_true, probs.argmax(axis=-1), names)
+    if len(names) == 2:
+        report["binary"] = {"positive_label": names[1], **binary_metrics(y_true, probs[:, 1])}
+    return report
+
+
+def binary_metrics(y_true: Sequence[int], positive_probs: Sequence[float]) -> dict[str, Any]:
+    """For a two-class task (label id 1 = positive): ROC-AUC, PR-AUC (average precision) and the
+    threshold on the positive-class probability that maximises F1, with the F1 it gives.
+
+    Values are None where they are undefined: a set holding only one of the two classes."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+    y_true, scores = np.asarray(y_true), np.asarray(positive_probs, dtype=np.float64)
+    if len(set(y_true.tolist())) < 2:
+        return {"roc_auc": None, "pr_auc": None, "best_threshold": None, "best_threshold_f1": None}
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    # precision[i], recall[i] are those of predicting positive when score >= thresholds[i].
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    best = int(np.argmax(f1))
+    return {
+        "roc_auc": float(roc_auc_score(y_true, scores)),
+        "pr_auc": float(average_precision_score(y_true, scores)),
+        "best_threshold": float(thresholds[best]),
+        "best_threshold_f1": float(f1[best]),
+    }
+
+
+def binary_curves(y_true: Sequence[int], positive_probs: Sequence[float]) -> dict[str, list]:
+    """ROC (fpr, tpr) and precision-recall points for plotting; empty lists if one class only."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    y_true = np.asarray(y_true)
+    if len(set(y_true.tolist())) < 2:
+        return {"fpr": [], "tpr": [], "precision": [], "recall": []}
+    fpr, tpr, _ = roc_curve(y_true, positive_probs)
+    precision, recall, _ = precision_recall_curve(y_true, positive_probs)
+    return {
+        "fpr": fpr.tolist(),
+        "tpr": tpr.tolist(),
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+    }
+
+
+def confident_mistakes(
+    texts: Sequence[str],
+    y_true: Sequence[int],
+    probs: np.ndarray,
+    names: Sequence[str],
+    limit: int = 25,
+) -> list[dict[str, Any]]:
+    """The wrong predictions the model was surest of, surest first: where to look for label
+    noise or a blind spot."""
+    predicted = probs.argmax(axis=-1)
+    scores = probs.max(axis=-1)
+    wrong = [i for i in range(len(texts)) if predicted[i] != y_true[i]]
+    wrong.sort(key=lambda i: -float(scores[i]))
+    return [
+        {
+            "text": texts[i],
+            "label": names[y_true[i]],
+            "predicted": names[predicted[i]],
+            "score": round(float(scores[i]), 4),
+        }
+        for i in wrong[:limit]
+    ]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The report as a terminal table."""
     names = list(report["per_class"])
@@ -63,7 +137,11 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines.append("")
     for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"):
-        lines.append(f"{key:<16} {report[key]:.4f}")
+        lines.append(f"{key:<18} {report[key]:.4f}")
+    binary = report.get("binary") or {}
+    for key in ("roc_auc", "pr_auc", "best_threshold", "best_threshold_f1"):
+        if binary.get(key) is not None:
+            lines.append(f"{key:<18} {binary[key]:.4f}")
     matrix = report["confusion_matrix"]["matrix"]
     cell = max(5, *(len(n) for n in names), *(len(str(v)) for row in matrix for v in row))
     lines += [

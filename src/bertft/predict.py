@@ -75,10 +75,51 @@ class Classifier:
 
     def top_k(self, texts: Sequence[str], k: int = 1) -> list[list[tuple[str, float]]]:
         """The k most likely (label, probability) pairs for each text, best first."""
-        probs = self.predict_proba(texts)
+        return self.rank(self.predict_proba(texts), k)
+
+    def rank(self, probs: np.ndarray, k: int = 1) -> list[list[tuple[str, float]]]:
+        """`top_k` of probabilities already computed by `predict_proba`."""
         k = min(k, len(self.labels))
         best = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
         return [
             [(self.labels[j], float(row[j])) for j in cols]
             for row, cols in zip(probs, best, strict=True)
         ]
+
+    def positive_index(self, positive_label: str | None = None) -> int:
+        """The id of the positive class of a two-label model: `positive_label`, or by default
+        the second label (what `evaluate` reports ROC-AUC and the best threshold for)."""
+        if len(self.labels) != 2:
+            raise BertftError(
+                f"a decision threshold needs a binary model; this one has {len(self.labels)} "
+                f"labels ({', '.join(self.labels)}): use the most likely label (no --threshold)"
+            )
+        if positive_label is None:
+            return 1
+        if positive_label not in self.labels:
+            raise BertftError(
+                f"--positive_label {positive_label}: not a label of this model "
+                f"(it has {', '.join(self.labels)})"
+            )
+        return self.labels.index(positive_label)
+
+    def predict_threshold(
+        self, texts: Sequence[str], threshold: float, positive_label: str | None = None
+    ) -> list[tuple[str, float]]:
+        """(label, probability of that label) per text: the positive label where its
+        probability is at least `threshold`, else the other one."""
+        return self.decide(self.predict_proba(texts), threshold, positive_label)
+
+    def decide(
+        self, probs: np.ndarray, threshold: float, positive_label: str | None = None
+    ) -> list[tuple[str, float]]:
+        """`predict_threshold` of probabilities already computed by `predict_proba`."""
+        if not 0.0 <= threshold <= 1.0:
+            raise BertftError(f"--threshold must be between 0 and 1, got {threshold}")
+        positive = self.positive_index(positive_label)
+        negative = 1 - positive
+        out = []
+        for row in probs:
+            chosen = positive if row[positive] >= threshold else negative
+            out.append((self.labels[chosen], float(row[chosen])))
+        return out

