@@ -262,7 +262,7 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         fp16=precision == "fp16",
         use_cpu=on_cpu,
         optim="adamw_torch_fused",
-        report_to="none",
+        report_to=cfg.report_to,
         # Every parameter of an encoder classifier gets a gradient; searching for unused ones
         # would cost a graph traversal each step.
         ddp_find_unused_parameters=False,
