@@ -197,9 +197,15 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
     with torch.inference_mode():
         # The TorchScript exporter: ORT's fusion patterns match its graphs, not dynamo's.
         torch.onnx.export(
-            model, inputs, str(raw), input_names=names, output_names=["logits"],
-            dynamic_axes=axes, opset_version=settings.opset, dynamo=False,
-        )  # fmt: skip
+            model,
+            inputs,
+            str(raw),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=settings.opset,
+            dynamo=False,
+        )
 
     fp32 = work / "model.onnx"
     if settings.optimize and _fuse(raw, fp32, model.config):
@@ -215,10 +221,12 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
 
         int8 = work / "model.int8.onnx"
         quantize_dynamic(
-            str(fp32), str(int8), weight_type=QuantType.QInt8,
+            str(fp32),
+            str(int8),
+            weight_type=QuantType.QInt8,
             # The fused graph has ops without type info; without this quantization fails.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )  # fmt: skip
+        )
         files["int8"] = int8
     return files
 
@@ -226,17 +234,25 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
 def _fuse(raw: Path, out: Path, config) -> bool:
     """ORT's transformer optimizer (fused attention, GELU, layer norm) for BERT-like models.
     Returns False, leaving `raw` as the model, for architectures it does not know."""
-    model_type = {"bert": "bert", "roberta": "bert", "distilbert": "bert", "xlm-roberta": "bert",
-                  "electra": "bert"}.get(config.model_type)  # fmt: skip
+    model_type = {
+        "bert": "bert",
+        "roberta": "bert",
+        "distilbert": "bert",
+        "xlm-roberta": "bert",
+        "electra": "bert",
+    }.get(config.model_type)
     if model_type is None:
         print(f"bertft: no graph fusion for model type '{config.model_type}'", file=sys.stderr)
         return False
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(
-        str(raw), model_type=model_type, num_heads=config.num_attention_heads,
-        hidden_size=config.hidden_size, opt_level=0,
-    )  # fmt: skip
+        str(raw),
+        model_type=model_type,
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        opt_level=0,
+    )
     optimized.save_model_to_file(str(out))
     return True
 
