@@ -224,6 +224,9 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
             str(fp32),
             str(int8),
             weight_type=QuantType.QInt8,
+            # One scale per output channel: measured on MiniLM/TREC, argmax agreement with
+            # PyTorch 0.98 against 0.955 with one scale per matrix, at the same speed.
+            per_channel=True,
             # The fused graph has ops without type info; without this quantization fails.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
