@@ -376,6 +376,10 @@ def serve(settings: ServeSettings) -> None:
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this. Without it a response's header and body writes meet
+    # Nagle's algorithm and the client's delayed ACK: about 40 ms added to every keep-alive
+    # request (measured here with httpx).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((settings.host, settings.port))
     except OSError as e:
