@@ -224,6 +224,13 @@ def test_onnx_backend_serves_the_same_labels(tiny_trained, tmp_path, reference):
         assert [p["label"] for p in reply["predictions"]] == reference.predict(TEXTS)
 
 
+def test_several_worker_processes_serve_the_same_model(tiny_trained, reference):
+    with running_server(tiny_trained, "--workers", "2") as url:
+        for _ in range(4):  # whichever worker answers, the answer is the same
+            reply = httpx.post(f"{url}/predict", json={"texts": TEXTS}).json()
+            assert [p["label"] for p in reply["predictions"]] == reference.predict(TEXTS)
+
+
 def test_bad_serve_settings_exit_with_a_message(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path)]) == 2
     assert "not a model folder" in capsys.readouterr().err

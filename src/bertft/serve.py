@@ -55,8 +55,6 @@ class ServeSettings:
             raise BertftError(f"--max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if not 0 <= self.port < 65536:
             raise BertftError(f"--port must be 0..65535, got {self.port}")
-        if self.workers > 1 and self.port == 0:
-            raise BertftError("--workers > 1 needs a fixed --port (workers share one socket)")
 
     @property
     def max_body_bytes(self) -> int:
@@ -356,43 +354,46 @@ def serve(settings: ServeSettings) -> None:
     check_model(settings)
     import uvicorn
 
-    if settings.workers > 1:
-        # Each worker is a process with its own model copy, batcher and metrics.
-        os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
-        print(
-            f"bertft serve: listening on http://{settings.host}:{settings.port} "
-            f"with {settings.workers} workers",
-            flush=True,
-        )
-        uvicorn.run(
-            "bertft.serve:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-        )
-        return
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this. Without it a response's header and body writes meet
-    # Nagle's algorithm and the client's delayed ACK: about 40 ms added to every keep-alive
-    # request (measured here with httpx).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as e:
-        raise BertftError(
-            f"cannot listen on {settings.host}:{settings.port}: {e.strerror}"
-        ) from None
+    sock = _listen(settings.host, settings.port)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(_loader(settings), settings), log_level=settings.log_level, access_log=False
-    )
+    workers = f"{settings.workers} workers" if settings.workers > 1 else "1 worker"
     print(
         f"bertft serve: listening on http://{settings.host}:{port} "
-        f"(model {settings.model}, backend {settings.backend}; loading)",
+        f"(model {settings.model}, backend {settings.backend}, {workers}; loading)",
         flush=True,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    if settings.workers == 1:
+        app = create_app(_loader(settings), settings)
+        config = uvicorn.Config(app, log_level=settings.log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    # Several processes on one socket, each with its own model copy, batcher and metrics: what
+    # uvicorn.run(workers=N) does, but on our socket (port 0 and TCP_NODELAY work the same).
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
+    config = uvicorn.Config(
+        "bertft.serve:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this. asyncio sets it itself only on sockets whose proto is
+    # IPPROTO_TCP, and this one's is 0 (uvicorn's own is too); without it a response's header
+    # and body writes meet Nagle's algorithm and the client's delayed ACK: 40+ ms added to
+    # every keep-alive request (measured here with httpx).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise BertftError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.set_inheritable(True)  # worker processes accept on it
+    return sock
