@@ -159,6 +159,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max_text_chars", type=int, default=10_000, help="longest text accepted")
     serve.add_argument("--max_batch_texts", type=int, default=256, help="most texts per request")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="compute threads per forward pass (default: all cores for onnx, torch's default)",
+    )
     serve.add_argument("--log_level", default="warning", help="uvicorn's log level")
     serve.set_defaults(run=_serve)
 

@@ -116,10 +116,15 @@ class Classifier:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, backend: str = "torch", batch_size: int = 64
+        cls,
+        path: str | Path,
+        backend: str = "torch",
+        batch_size: int = 64,
+        threads: int | None = None,
     ) -> Classifier:
         """Load a model folder from `bertft train` (torch), or an ONNX export: its folder, the
-        .onnx file, or the training folder holding `onnx/` (onnx)."""
+        .onnx file, or the training folder holding `onnx/` (onnx). `threads`: compute threads
+        of one forward pass (default: torch's own setting, or all available cores for ONNX)."""
         from transformers import AutoConfig, AutoTokenizer
 
         if backend not in BACKENDS:
@@ -138,11 +143,14 @@ class Classifier:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         config = AutoConfig.from_pretrained(folder)
         if backend == "onnx":
-            logits = onnx_logits(onnx_session(onnx_file))
+            logits = onnx_logits(onnx_session(onnx_file, threads))
             source = str(onnx_file)
         else:
+            import torch
             from transformers import AutoModelForSequenceClassification
 
+            if threads:
+                torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
             logits = torch_logits(AutoModelForSequenceClassification.from_pretrained(folder))
             source = str(folder)
         max_length = min(

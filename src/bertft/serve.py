@@ -9,6 +9,7 @@ a worker thread so the event loop (and /health) stays responsive under load.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import socket
@@ -41,6 +42,7 @@ class ServeSettings:
     max_wait_ms: float = 5.0
     max_text_chars: int = 10_000
     max_batch_texts: int = 256
+    threads: int | None = None
     log_level: str = "warning"
 
     def validate(self) -> None:
@@ -134,6 +136,34 @@ def _kind(value: Any) -> str:
     }.get(type(value), "a value")
 
 
+class CountRequests:
+    """ASGI middleware recording each request's route, status and latency. Plain ASGI rather
+    than `@app.middleware("http")`, whose body streaming costs time on every request."""
+
+    def __init__(self, app, metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500  # if the app fails before answering
+
+        async def send_and_note(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")  # set by the router on this same scope
+            # Unmatched paths share one label so scanners cannot grow the metric without bound.
+            path = route.path if route is not None else "unmatched"
+            self.metrics.request(path, status, time.perf_counter() - started)
+
+
 def create_app(classifier, settings: ServeSettings | None = None):
     """The FastAPI app over `classifier` (a Classifier, or a function returning one: then it is
     loaded in the background after start-up and /health answers 503 until it is ready)."""
@@ -178,15 +208,7 @@ def create_app(classifier, settings: ServeSettings | None = None):
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def count(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # Unmatched paths share one label so scanners cannot grow the metric without bound.
-        path = route.path if route is not None else "unmatched"
-        metrics.request(path, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(CountRequests, metrics=metrics)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -335,7 +357,10 @@ def _loader(settings: ServeSettings) -> Callable:
         from bertft.predict import Classifier
 
         return Classifier.from_pretrained(
-            settings.model, backend=settings.backend, batch_size=settings.max_batch_size
+            settings.model,
+            backend=settings.backend,
+            batch_size=settings.max_batch_size,
+            threads=settings.threads,
         )
 
     return load
@@ -379,7 +404,11 @@ def serve(settings: ServeSettings) -> None:
         log_level=settings.log_level,
         access_log=False,
     )
-    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    # uvicorn < 0.36 takes the worker function; later versions build it from the config.
+    extra = {}
+    if "target" in inspect.signature(Multiprocess).parameters:
+        extra["target"] = uvicorn.Server(config).run
+    Multiprocess(config, sockets=[sock], **extra).run()
 
 
 def _listen(host: str, port: int) -> socket.socket:
