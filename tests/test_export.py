@@ -45,6 +45,14 @@ def test_fp32_onnx_gives_the_pytorch_logits(tiny_trained, exported):
 
     torch_clf = Classifier.from_pretrained(tiny_trained)
     onnx_clf = Classifier.from_pretrained(exported / "model.onnx", backend="onnx")
+    # An in-memory model (as `train` holds one) goes through the same torch backend.
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    in_memory = Classifier.from_model(
+        AutoModelForSequenceClassification.from_pretrained(tiny_trained),
+        AutoTokenizer.from_pretrained(tiny_trained),
+    )
+    assert np.array_equal(in_memory.predict_logits(NEW_TEXTS), torch_clf.predict_logits(NEW_TEXTS))
     for batch in (NEW_TEXTS[:1], NEW_TEXTS):  # batch 1 and 5, short and long texts
         expected = torch_clf.predict_logits(batch)
         got = onnx_clf.predict_logits(batch)

@@ -160,6 +160,17 @@ class Classifier:
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(logits, tokenizer, labels, max_length, batch_size, backend, source)
 
+    @classmethod
+    def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
+        """An in-memory PyTorch model (e.g. just trained) and its tokenizer."""
+        config = model.config
+        max_length = min(
+            getattr(tokenizer, "model_max_length", 512),
+            getattr(config, "max_position_embeddings", 512),
+        )
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return cls(torch_logits(model), tokenizer, labels, max_length, batch_size, "torch")
+
     @property
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
