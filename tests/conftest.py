@@ -120,3 +120,17 @@ def tiny_train_args(model: Path, data: Path | str, out: Path, *extra: str) -> li
         "fp32",
         *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model fine-tuned on the topics (about 100% validation accuracy), shared by the
+    export and serve tests, which only read it. Its data is `topics.csv` beside the run."""
+    from bertft.cli import main
+
+    root = tmp_path_factory.mktemp("tiny-trained")
+    data = root / "topics.csv"
+    topic_frame(240).to_csv(data, index=False)
+    out = root / "run"
+    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "8")) == 0
+    return out

@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -101,7 +102,91 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--positive_label", help="the positive class for --threshold (default: the second label)"
     )
+    predict.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)",
+    )
     predict.set_defaults(run=_predict)
+
+    export = commands.add_parser(
+        "export",
+        help="export to ONNX (optionally int8), checked against PyTorch",
+        description="Export a trained model to ONNX, optionally quantized to int8, and compare "
+        "it with the PyTorch model on real texts (logits, predictions, and accuracy given "
+        "--eval_data). An export that fails the checks is refused unless --force.",
+    )
+    export.add_argument("--model", required=True, help="a model folder from `bertft train`")
+    export.add_argument("--format", default="onnx", choices=("onnx",))
+    export.add_argument("--quantize", choices=("int8",), help="also write model.int8.onnx")
+    export.add_argument("--output_dir", help="default: MODEL/onnx")
+    export.add_argument(
+        "--eval_data",
+        help="labelled texts for the accuracy check (bundled name, file or saved dataset); "
+        "default: built-in sample texts, predictions compared only",
+    )
+    export.add_argument("--text_column")
+    export.add_argument("--label_column")
+    export.add_argument("--split", default="test", help="split of a saved or hub dataset")
+    export.add_argument(
+        "--max_eval_samples", type=int, default=2000, help="texts for the check (default: 2000)"
+    )
+    export.add_argument(
+        "--max_accuracy_drop",
+        type=float,
+        default=1.0,
+        help="accuracy points int8 may lose against PyTorch (default: 1.0)",
+    )
+    export.add_argument(
+        "--max_logit_diff",
+        type=float,
+        default=1e-3,
+        help="largest fp32 logit difference from PyTorch (default: 1e-3)",
+    )
+    export.add_argument("--no_optimize", action="store_true", help="skip ORT graph fusion")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--force", action="store_true", help="keep an export that fails a check")
+    export.set_defaults(run=_export)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model over HTTP (micro-batched; SageMaker compatible)",
+        description="Serve a model over HTTP: POST /predict, GET /health, GET /metrics, a web "
+        "page at /, OpenAPI docs at /docs, and SageMaker's POST /invocations + GET /ping. "
+        "Defaults may also come from BERTFT_MODEL, BERTFT_HOST, BERTFT_PORT (for containers).",
+    )
+    env = os.environ.get
+    serve.add_argument(
+        "--model",
+        default=env("BERTFT_MODEL", "/opt/ml/model"),
+        help="model folder (or ONNX export with --backend onnx); default: $BERTFT_MODEL or "
+        "/opt/ml/model (SageMaker)",
+    )
+    serve.add_argument(
+        "--backend", choices=("torch", "onnx"), default=env("BERTFT_BACKEND", "torch")
+    )
+    serve.add_argument("--host", default=env("BERTFT_HOST", "127.0.0.1"))
+    serve.add_argument(
+        "--port", type=int, default=int(env("BERTFT_PORT", "8080")), help="0: any free port"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="processes, each with the model")
+    serve.add_argument("--max_batch_size", type=int, default=32, help="texts per forward pass")
+    serve.add_argument(
+        "--max_wait_ms",
+        type=float,
+        default=5.0,
+        help="under load, how long a batch waits to fill up (a lone request never waits)",
+    )
+    serve.add_argument("--max_text_chars", type=int, default=10_000, help="longest text accepted")
+    serve.add_argument("--max_batch_texts", type=int, default=256, help="most texts per request")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="compute threads per forward pass (default: all cores for onnx, torch's default)",
+    )
+    serve.add_argument("--log_level", default="warning", help="uvicorn's log level")
+    serve.set_defaults(run=_serve)
 
     listing = commands.add_parser("datasets", help="list the bundled datasets")
     listing.set_defaults(run=_datasets)
@@ -176,7 +261,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     from bertft.predict import Classifier
 
-    clf = Classifier.from_pretrained(args.model, batch_size=args.batch_size)
+    clf = Classifier.from_pretrained(args.model, backend=args.backend, batch_size=args.batch_size)
     if args.threshold is not None:
         clf.positive_index(args.positive_label)  # a multi-class model is refused before work
     probs = clf.predict_proba(texts)
@@ -192,6 +277,37 @@ def _predict(args: argparse.Namespace) -> int:
             row["top_k"] = [{"label": label, "score": round(p, 6)} for label, p in best]
         rows.append(row)
     _write_rows(rows, args.output)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bertft.export import ExportSettings, export, format_export_report
+
+    settings = ExportSettings(
+        model=args.model,
+        output_dir=args.output_dir,
+        format=args.format,
+        quantize=args.quantize,
+        optimize=not args.no_optimize,
+        eval_data=args.eval_data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        split=args.split,
+        max_eval_samples=args.max_eval_samples,
+        max_accuracy_drop=args.max_accuracy_drop,
+        max_logit_diff=args.max_logit_diff,
+        force=args.force,
+        opset=args.opset,
+    )
+    print(format_export_report(export(settings)))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bertft.serve import ServeSettings, serve
+
+    fields = ServeSettings.__dataclass_fields__
+    serve(ServeSettings(**{k: v for k, v in vars(args).items() if k in fields}))
     return 0
 
 

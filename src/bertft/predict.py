@@ -1,73 +1,204 @@
-"""The user-facing model: texts in, the user's label names out."""
+"""The user-facing model: texts in, the user's label names out, from PyTorch or ONNX Runtime.
+
+A backend is one function, `logits(batch) -> np.ndarray`, taking the tokenizer's numpy output;
+everything else (batching, sorting by length, softmax, labels) is shared.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bertft.errors import BertftError
 
+LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
+BACKENDS = ("torch", "onnx")
+ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized export is for serving
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def torch_logits(model) -> LogitsFn:
+    """A PyTorch model as a backend."""
+    import torch
+
+    model.eval()
+
+    def logits(batch: dict[str, np.ndarray]) -> np.ndarray:
+        inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
+        with torch.inference_mode():
+            return model(**inputs).logits.float().numpy()
+
+    return logits
+
+
+def onnx_session(path: str | Path, threads: int | None = None):
+    """An ONNX Runtime session with threads set for this machine: all available cores inside one
+    call, calls one after another (the server runs one forward pass at a time)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or available_cpus()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(session) -> LogitsFn:
+    """An ONNX Runtime session as a backend; feeds only the inputs the graph declares."""
+    names = [i.name for i in session.get_inputs()]
+
+    def logits(batch: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {}
+        for name in names:
+            value = batch.get(name)
+            if value is None:  # e.g. token_type_ids from a tokenizer that does not make them
+                value = np.zeros_like(batch["input_ids"])
+            feed[name] = value.astype(np.int64, copy=False)
+        return session.run(["logits"], feed)[0].astype(np.float32, copy=False)
+
+    return logits
+
+
+def find_onnx_file(path: Path) -> Path:
+    """The ONNX file for `path`: the file itself, or in a folder (or its `onnx/` export folder)
+    model.int8.onnx, else model.onnx."""
+    if path.is_file():
+        if path.suffix != ".onnx":
+            raise BertftError(f"{path}: expected an .onnx file or a folder from `bertft export`")
+        return path
+    for folder in (path, path / "onnx"):
+        for name in ONNX_FILES:
+            if (folder / name).is_file():
+                return folder / name
+    raise BertftError(
+        f"{path}: no ONNX model here (looked for {' or '.join(ONNX_FILES)} in {path} and "
+        f"{path / 'onnx'}); make one with `bertft export --model {path} --format onnx`"
+    )
+
 
 class Classifier:
-    """A fine-tuned model folder, ready to label texts.
+    """A fine-tuned model, ready to label texts.
 
-    >>> clf = Classifier.from_pretrained("runs/trec")
+    >>> clf = Classifier.from_pretrained("runs/trec")                  # PyTorch
+    >>> clf = Classifier.from_pretrained("runs/trec", backend="onnx")  # runs/trec/onnx/
     >>> clf.predict(["What is the capital of France?"])
     ['LOC']
     """
 
-    def __init__(self, model, tokenizer, max_length: int = 512, batch_size: int = 64):
-        self.model = model.eval()
+    def __init__(
+        self,
+        logits: LogitsFn,
+        tokenizer,
+        labels: Sequence[str],
+        max_length: int = 512,
+        batch_size: int = 64,
+        backend: str = "torch",
+        source: str = "",
+    ):
+        self.logits = logits
         self.tokenizer = tokenizer
+        self.labels: list[str] = list(labels)
         self.max_length = max_length
         self.batch_size = batch_size
-        config = model.config
-        self.labels: list[str] = [config.id2label[i] for i in range(config.num_labels)]
+        self.backend = backend
+        self.source = source  # the folder or file loaded, for messages and /info
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs) -> Classifier:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        backend: str = "torch",
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> Classifier:
+        """Load a model folder from `bertft train` (torch), or an ONNX export: its folder, the
+        .onnx file, or the training folder holding `onnx/` (onnx). `threads`: compute threads
+        of one forward pass (default: torch's own setting, or all available cores for ONNX)."""
+        from transformers import AutoConfig, AutoTokenizer
 
+        if backend not in BACKENDS:
+            raise BertftError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
         path = Path(path)
-        if not (path / "config.json").is_file():
+        if backend == "onnx":
+            onnx_file = find_onnx_file(path)
+            folder = onnx_file.parent
+        else:
+            folder = path
+        if not (folder / "config.json").is_file():
             raise BertftError(
-                f"{path}: not a model folder (no config.json); "
-                f"point --model at the output folder of `bertft train`"
+                f"{folder}: not a model folder (no config.json); "
+                f"point --model at the output folder of `bertft train` or `bertft export`"
             )
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        config = AutoConfig.from_pretrained(folder)
+        if backend == "onnx":
+            logits = onnx_logits(onnx_session(onnx_file, threads))
+            source = str(onnx_file)
+        else:
+            import torch
+            from transformers import AutoModelForSequenceClassification
+
+            if threads:
+                torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
+            logits = torch_logits(AutoModelForSequenceClassification.from_pretrained(folder))
+            source = str(folder)
         max_length = min(
             getattr(tokenizer, "model_max_length", 512),
-            getattr(model.config, "max_position_embeddings", 512),
+            getattr(config, "max_position_embeddings", 512),
         )
-        return cls(model, tokenizer, max_length=max_length, **kwargs)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return cls(logits, tokenizer, labels, max_length, batch_size, backend, source)
+
+    @classmethod
+    def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
+        """An in-memory PyTorch model (e.g. just trained) and its tokenizer."""
+        config = model.config
+        max_length = min(
+            getattr(tokenizer, "model_max_length", 512),
+            getattr(config, "max_position_embeddings", 512),
+        )
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return cls(torch_logits(model), tokenizer, labels, max_length, batch_size, "torch")
 
     @property
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(self.labels)), rows in input order."""
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw logits, shape (len(texts), len(self.labels)), rows in input order."""
         texts = list(texts)
-        probs = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
         # Batches of similar lengths pad little; results go back to their input positions.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in idx],
-                    truncation=True,
-                    padding=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                logits = self.model(**batch).logits.float()
-                probs[idx] = torch.softmax(logits, dim=-1).numpy()
-        return probs
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in idx],
+                truncation=True,
+                padding=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            out[idx] = self.logits(dict(batch))
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(self.labels)), rows in input order."""
+        logits = self.predict_logits(texts)
+        # Softmax in numpy so both backends share it; subtracting the max avoids overflow.
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return exp / exp.sum(axis=-1, keepdims=True)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The most likely label name for each text."""
@@ -79,12 +210,7 @@ class Classifier:
 
     def rank(self, probs: np.ndarray, k: int = 1) -> list[list[tuple[str, float]]]:
         """`top_k` of probabilities already computed by `predict_proba`."""
-        k = min(k, len(self.labels))
-        best = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
-        return [
-            [(self.labels[j], float(row[j])) for j in cols]
-            for row, cols in zip(probs, best, strict=True)
-        ]
+        return top_k_of(probs, self.labels, k)
 
     def positive_index(self, positive_label: str | None = None) -> int:
         """The id of the positive class of a two-label model: `positive_label`, or by default
@@ -123,3 +249,12 @@ class Classifier:
             chosen = positive if row[positive] >= threshold else negative
             out.append((self.labels[chosen], float(row[chosen])))
         return out
+
+
+def top_k_of(probs: np.ndarray, labels: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+    """The k best (label, probability) pairs of each row of `probs`, best first."""
+    k = min(k, len(labels))
+    best = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+    return [
+        [(labels[j], float(row[j])) for j in cols] for row, cols in zip(probs, best, strict=True)
+    ]

@@ -1,0 +1,229 @@
+"""Side by side, in one run: bertft's server (PyTorch and ONNX int8 backends) against a plain
+FastAPI + `transformers.pipeline` server (bench/plain_server.py), driven by an async HTTP load
+generator on loopback at several concurrencies. Reports p50/p99 latency and requests/s, the
+model's bare forward time, and the ratios the targets are stated in.
+
+    python bench/serve_load.py --model runs/trec            # about 5 minutes on 2 cores
+
+The load generator shares the CPU with the server it measures; on a shared machine the figures
+are noisy, the ratios less so (every server is measured the same way in the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str], port: int | None = None):
+    """Start a server; returns (process, base URL) once /health answers 200."""
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if port is None:  # bertft prints the port it bound
+        line = proc.stdout.readline()
+        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+        if not match:
+            raise RuntimeError(f"server did not start: {line}{proc.stdout.read()}")
+        url = match.group(1)
+    else:
+        url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server never became ready")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def load(url: str, texts: list[str], concurrency: int, requests: int, seconds: float):
+    """`concurrency` clients, each sending one text per request and waiting for the answer,
+    until `requests` are done or `seconds` pass. Returns (latencies in s, wall seconds)."""
+    latencies: list[float] = []
+    sent = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal sent
+        while sent < requests and time.perf_counter() < deadline:
+            text = texts[sent % len(texts)]
+            sent += 1
+            t0 = time.perf_counter()
+            r = await client.post("/predict", json={"text": text})
+            latencies.append(time.perf_counter() - t0)
+            r.raise_for_status()
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        for text in texts[:10]:  # warm up: connections, first-call allocations
+            await client.post("/predict", json={"text": text})
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return latencies, wall
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def bare_forward_ms(model_dir: Path, onnx_file: Path, texts: list[str]) -> dict[str, float]:
+    """Median time of one single-text forward pass (tokenizer included), no HTTP."""
+    from bertft.predict import Classifier
+
+    out = {}
+    for name, clf in (
+        ("torch", Classifier.from_pretrained(model_dir)),
+        ("onnx-int8", Classifier.from_pretrained(onnx_file, backend="onnx")),
+    ):
+        for text in texts[:10]:
+            clf.predict_logits([text])
+        times = []
+        for text in texts[:200]:
+            t0 = time.perf_counter()
+            clf.predict_logits([text])
+            times.append(time.perf_counter() - t0)
+        out[name] = 1000 * statistics.median(times)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="runs/trec", help="a model folder from bertft train")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--requests", type=int, default=600, help="per server and concurrency")
+    parser.add_argument("--seconds", type=float, default=25, help="cap per server and level")
+    args = parser.parse_args()
+    model = Path(args.model).resolve()
+
+    from bertft.data import read_examples
+
+    texts = read_examples("trec").texts[::7][:600]  # real questions, spread over the file
+    work = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    onnx_dir = work / "onnx"
+    print(f"exporting {model} to int8 in {onnx_dir} ...", flush=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bertft",
+            "export",
+            "--model",
+            str(model),
+            "--quantize",
+            "int8",
+            "--output_dir",
+            str(onnx_dir),
+            "--max_accuracy_drop",
+            "100",
+        ],  # speed only here
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    bare = bare_forward_ms(model, onnx_dir / "model.int8.onnx", texts)
+    print(f"bare single-text forward (median): {bare}", flush=True)
+
+    bertft = [sys.executable, "-m", "bertft", "serve", "--port", "0"]
+    servers = {
+        "bertft torch": (bertft + ["--model", str(model)], {}, None),
+        "bertft onnx-int8": (bertft + ["--model", str(onnx_dir), "--backend", "onnx"], {}, None),
+    }
+    port = free_port()
+    plain = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "plain_server:app",
+        "--app-dir",
+        str(ROOT / "bench"),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    servers["plain pipeline"] = (plain, {"MODEL_DIR": str(model)}, port)
+
+    rows = []
+    for name, (cmd, env, fixed_port) in servers.items():
+        proc, url = start(cmd, env, fixed_port)
+        try:
+            for c in args.concurrency:
+                lat, wall = asyncio.run(load(url, texts, c, args.requests, args.seconds))
+                rows.append(
+                    (
+                        name,
+                        c,
+                        len(lat),
+                        1000 * percentile(lat, 0.5),
+                        1000 * percentile(lat, 0.99),
+                        len(lat) / wall,
+                    )
+                )
+                print(
+                    f"{name:<18} c={c:<3} {rows[-1][2]:>4} req  p50 {rows[-1][3]:7.1f} ms  "
+                    f"p99 {rows[-1][4]:7.1f} ms  {rows[-1][5]:7.1f} req/s",
+                    flush=True,
+                )
+        finally:
+            stop(proc)
+
+    print("\n| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, c, n, p50, p99, rps in rows:
+        print(f"| {name} | {c} | {n} | {p50:.1f} | {p99:.1f} | {rps:.1f} |")
+    by = {(r[0], r[1]): r for r in rows}
+    top = max(args.concurrency)
+    base = by[("plain pipeline", top)]
+    print(
+        f"\nbare single-text forward: torch {bare['torch']:.1f} ms, "
+        f"onnx-int8 {bare['onnx-int8']:.1f} ms"
+    )
+    for name, backend in (("bertft torch", "torch"), ("bertft onnx-int8", "onnx-int8")):
+        mine = by[(name, top)]
+        print(
+            f"{name}: c={top} throughput {mine[5] / base[5]:.1f}x plain, p99 "
+            f"{mine[4]:.0f} vs {base[4]:.0f} ms; c=1 p50 {by[(name, 1)][3] / bare[backend]:.2f}x "
+            f"its bare forward"
+        )
+
+
+if __name__ == "__main__":
+    main()

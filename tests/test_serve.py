@@ -1,0 +1,261 @@
+"""`bertft serve` run as users run it: a subprocess on a free loopback port, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from browser import Browser, chromium_available
+
+from bertft.cli import main
+from bertft.predict import Classifier
+
+TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]
+LIMITS = ["--max_text_chars", "200", "--max_batch_texts", "8"]
+
+
+@contextmanager
+def running_server(model: Path, *extra: str, timeout: float = 90):
+    """`python -m bertft serve` on port 0; yields its base URL once /health says ready."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bertft", "serve", "--model", str(model), "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    log: list[str] = []
+    try:
+        line = proc.stdout.readline()
+        log.append(line)
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        assert match, f"server did not start: {line}{proc.stdout.read()}"
+        url = match.group(1)
+        threading.Thread(target=lambda: log.extend(proc.stdout), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while True:
+            assert proc.poll() is None, "server exited:\n" + "".join(log)
+            try:
+                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server never became ready:\n" + "".join(log)
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_trained):
+    with running_server(tiny_trained, *LIMITS, "--max_wait_ms", "20") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_trained):
+    return Classifier.from_pretrained(tiny_trained)
+
+
+def metric(url: str, name: str) -> float:
+    """One sample of /metrics, e.g. 'bertft_requests_total{route="/predict",code="200"}'."""
+    text = httpx.get(f"{url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_predictions_equal_the_classifier(server, reference):
+    one = httpx.post(f"{server}/predict", json={"text": TEXTS[0]}).json()
+    expected = reference.top_k(TEXTS, k=2)
+    assert one["label"] == expected[0][0][0]
+    assert one["score"] == pytest.approx(expected[0][0][1], abs=1e-5)
+
+    many = httpx.post(f"{server}/predict", json={"texts": TEXTS, "top_k": 2}).json()
+    assert [p["label"] for p in many["predictions"]] == reference.predict(TEXTS)
+    for got, want in zip(many["predictions"], expected, strict=True):
+        assert [t["label"] for t in got["top_k"]] == [label for label, _ in want]
+        assert got["top_k"][0]["score"] == pytest.approx(want[0][1], abs=1e-5)
+
+
+BAD_REQUESTS = [
+    ("invalid JSON", b'{"text": "goal"', 400, "not valid JSON"),
+    ("not an object", b'["goal"]', 422, "expected a JSON object"),
+    ("no text", b'{"top_k": 1}', 422, 'exactly one of "text"'),
+    ("both keys", b'{"text": "a", "texts": ["b"]}', 422, 'exactly one of "text"'),
+    ("text not a string", b'{"text": 5}', 422, '"text" must be a string, got a number'),
+    ("texts not a list", b'{"texts": "goal"}', 422, '"texts" must be a list'),
+    ("empty text", b'{"text": "   "}', 422, '"text" is empty'),
+    ("empty list", b'{"texts": []}', 422, "empty list"),
+    ("item not a string", b'{"texts": ["goal", null]}', 422, '"texts"[1] must be a string'),
+    ("text too long", json.dumps({"text": "goal " * 41}).encode(), 413, "the limit is 200"),
+    ("too many texts", json.dumps({"texts": ["goal"] * 9}).encode(), 413, "the limit is 8"),
+    ("top_k zero", b'{"text": "goal", "top_k": 0}', 422, '"top_k" must be an integer from 1 to 3'),
+    ("top_k too big", b'{"text": "goal", "top_k": 4}', 422, "from 1 to 3"),
+    ("top_k not int", b'{"text": "goal", "top_k": "2"}', 422, '"top_k" must be an integer'),
+    ("unknown field", b'{"text": "goal", "lang": "en"}', 422, "unknown field(s) lang"),
+    ("not UTF-8", b'{"text": "\xff\xfe"}', 400, "not valid JSON"),
+    ("huge body", b'{"text": "' + b"a" * 2_000_000 + b'"}', 413, "request body"),
+]
+
+
+@pytest.mark.parametrize(
+    "body, status, message", [b[1:] for b in BAD_REQUESTS], ids=[b[0] for b in BAD_REQUESTS]
+)
+def test_bad_requests_get_a_clear_4xx_and_never_reach_the_model(server, body, status, message):
+    texts_before = metric(server, "bertft_texts_total")
+    response = httpx.post(
+        f"{server}/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    assert metric(server, "bertft_texts_total") == texts_before  # the model never saw it
+    # ...and the server keeps serving.
+    assert httpx.post(f"{server}/predict", json={"text": "goal"}).json()["label"] == "sports"
+
+
+def test_sagemaker_routes(server, reference):
+    assert httpx.get(f"{server}/ping").status_code == 200
+    as_json = httpx.post(f"{server}/invocations", json={"texts": TEXTS})
+    assert [p["label"] for p in as_json.json()["predictions"]] == reference.predict(TEXTS)
+    as_lines = httpx.post(
+        f"{server}/invocations",
+        content="\n".join(TEXTS) + "\n",
+        headers={"content-type": "text/plain"},
+    )
+    assert [p["label"] for p in as_lines.json()["predictions"]] == reference.predict(TEXTS)
+    wrong = httpx.post(
+        f"{server}/invocations", content=b"a,b", headers={"content-type": "text/csv"}
+    )
+    assert wrong.status_code == 415 and "application/json" in wrong.json()["error"]
+
+
+def test_metrics_count_requests_and_errors(server):
+    ok = 'bertft_requests_total{route="/predict",code="200"}'
+    bad = 'bertft_request_errors_total{route="/predict",code="422"}'
+    ok_before, bad_before = metric(server, ok), metric(server, bad)
+    for _ in range(3):
+        httpx.post(f"{server}/predict", json={"text": "rain"})
+    httpx.post(f"{server}/predict", json={"text": ""})
+    assert metric(server, ok) == ok_before + 3
+    assert metric(server, bad) == bad_before + 1
+    text = httpx.get(f"{server}/metrics").text
+    assert "# TYPE bertft_request_duration_seconds histogram" in text
+    assert 'bertft_request_duration_seconds_bucket{route="/predict",le="+Inf"}' in text
+
+
+def test_concurrent_requests_share_forward_passes(server, reference):
+    passes_before = metric(server, "bertft_batch_size_count")
+    singles_before = metric(server, 'bertft_batch_size_bucket{le="1"}')
+    texts = [TEXTS[i % len(TEXTS)] + f" {'goal ' * (i % 5)}" for i in range(48)]
+
+    async def fire():
+        async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+            replies = await asyncio.gather(
+                *(client.post("/predict", json={"text": t}) for t in texts)
+            )
+            return [r.json()["label"] for r in replies]
+
+    labels = asyncio.run(fire())
+    assert labels == reference.predict(texts)  # each caller got its own answer back
+    passes = metric(server, "bertft_batch_size_count") - passes_before
+    singles = metric(server, 'bertft_batch_size_bucket{le="1"}') - singles_before
+    assert passes < len(texts)  # fewer forward passes than requests...
+    assert passes - singles >= 1  # ...because some passes carried more than one text
+
+
+def test_health_and_info_and_openapi(server):
+    assert httpx.get(f"{server}/health").json() == {"status": "ok", "backend": "torch"}
+    info = httpx.get(f"{server}/info").json()
+    assert info["labels"] == ["food", "sports", "weather"]
+    assert info["max_text_chars"] == 200
+    schema = httpx.get(f"{server}/openapi.json").json()
+    assert {"/predict", "/invocations", "/health", "/metrics"} <= set(schema["paths"])
+    assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_health_is_503_until_the_model_is_loaded(tiny_trained):
+    from fastapi.testclient import TestClient
+
+    from bertft.serve import ServeSettings, create_app
+
+    loaded = threading.Event()
+
+    def slow_loader():
+        loaded.wait(30)
+        return Classifier.from_pretrained(tiny_trained)
+
+    with TestClient(create_app(slow_loader, ServeSettings())) as client:
+        assert client.get("/health").status_code == 503
+        assert client.get("/ping").status_code == 503
+        refused = client.post("/predict", json={"text": "goal"})
+        assert refused.status_code == 503 and "loading" in refused.json()["error"]
+        loaded.set()
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert client.post("/predict", json={"text": "goal"}).json()["label"] == "sports"
+
+
+def test_onnx_backend_serves_the_same_labels(tiny_trained, tmp_path, reference):
+    out = tmp_path / "onnx"
+    assert main(["export", "--model", str(tiny_trained), "--output_dir", str(out)]) == 0
+    with running_server(out, "--backend", "onnx") as url:
+        assert httpx.get(f"{url}/health").json()["backend"] == "onnx"
+        reply = httpx.post(f"{url}/predict", json={"texts": TEXTS}).json()
+        assert [p["label"] for p in reply["predictions"]] == reference.predict(TEXTS)
+
+
+def test_several_worker_processes_serve_the_same_model(tiny_trained, reference):
+    with running_server(tiny_trained, "--workers", "2") as url:
+        for _ in range(4):  # whichever worker answers, the answer is the same
+            reply = httpx.post(f"{url}/predict", json={"texts": TEXTS}).json()
+            assert [p["label"] for p in reply["predictions"]] == reference.predict(TEXTS)
+
+
+def test_bad_serve_settings_exit_with_a_message(tmp_path, capsys):
+    assert main(["serve", "--model", str(tmp_path)]) == 2
+    assert "not a model folder" in capsys.readouterr().err
+    assert main(["serve", "--model", str(tmp_path), "--backend", "onnx"]) == 2
+    assert "no ONNX model here" in capsys.readouterr().err
+    assert main(["serve", "--model", str(tmp_path), "--max_batch_size", "0"]) == 2
+    assert "--max_batch_size must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not chromium_available(), reason="needs chromium (make browser)")
+def test_web_page_shows_label_probabilities(server, tmp_path):
+    with Browser(tmp_path) as browser:
+        page = browser.open(server + "/")
+        page.wait_for("document.getElementById('meta').textContent.includes('3 labels')")
+        page.type("#text", "rain and snow with a cold wind")
+        page.click("#go")
+        page.wait_for("document.querySelectorAll('#result .row').length === 3")
+        rows = page.evaluate(
+            "[...document.querySelectorAll('#result .row')]"
+            ".map(r => [r.dataset.label, Number(r.dataset.score), r.textContent])"
+        )
+        shot = page.screenshot(tmp_path / "serve-page.png")
+        page.close()
+    assert rows[0][0] == "weather" and rows[0][1] > 0.5
+    assert {r[0] for r in rows} == {"food", "sports", "weather"}
+    assert sum(r[1] for r in rows) == pytest.approx(1, abs=1e-3)
+    assert f"{100 * rows[0][1]:.1f}%" in rows[0][2]
+    assert shot.stat().st_size > 5_000  # a rendered page, not a blank image
