@@ -65,7 +65,7 @@ def main() -> None:
         "bertft torch fp32": Classifier.from_pretrained(
             model, batch_size=args.batch, precision="fp32"
         ).predict,
-        "bertft torch auto (bf16 on AMX)": Classifier.from_pretrained(
+        "bertft torch auto (bf16 weights if native)": Classifier.from_pretrained(
             model, batch_size=args.batch
         ).predict,
         "bertft onnx fp32": Classifier.from_pretrained(
@@ -80,7 +80,9 @@ def main() -> None:
     mean_tokens = sum(lengths) / len(lengths)
     config = AutoConfig.from_pretrained(model)
     flops_per_text = encoder_flops_per_token(config, mean_tokens) * mean_tokens
-    peak = matmul_peak(torch.bfloat16)
+    from bertft.hardware import cpu_has_native_bf16
+
+    peak = matmul_peak(torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
     print(
         f"{len(texts)} texts from {args.dataset}, mean {mean_tokens:.1f} tokens; batch "
         f"{args.batch}; {describe()}",

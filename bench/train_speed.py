@@ -28,7 +28,7 @@ from machine import describe, encoder_flops_per_token, matmul_peak  # noqa: E402
 
 COMPETITORS = {
     "seed recipe (pad to max_length, fp32)": HERE / "competitors" / "seed_trainer.py",
-    "tuned Trainer (dynamic pad, grouped, bf16, fused AdamW)": HERE
+    "tuned Trainer (dynamic pad, grouped, bf16 if native, fused AdamW)": HERE
     / "competitors"
     / "tuned_trainer.py",
 }
@@ -77,10 +77,14 @@ def main() -> None:
     ]
     mean_tokens = sum(lengths) / len(lengths)
     shared = [args.batch, args.epochs, args.learning_rate, args.seed, args.max_length]
+    from bertft.hardware import resolve_precision
+
+    precision = resolve_precision("auto")  # what bertft picks; the tuned Trainer gets the same
     print(
         f"{args.dataset}: {len(splits.train)} train / {len(splits.validation)} validation texts, "
         f"mean {mean_tokens:.1f} tokens (max {args.max_length}); batch {args.batch}, "
-        f"{args.epochs} epochs, lr {args.learning_rate}, seed {args.seed}",
+        f"{args.epochs} epochs, lr {args.learning_rate}, seed {args.seed}; "
+        f"precision for the tuned Trainer and bertft: {precision}",
         flush=True,
     )
 
@@ -91,6 +95,8 @@ def main() -> None:
         out = work / script.stem
         command = [sys.executable, str(script), model, str(files["train"])]
         command += [str(files["validation"]), str(out), *map(str, shared)]
+        if "tuned" in script.stem:
+            command.append(precision)
         results[name] = _run(name, command)
     for name, extra in (
         ("bertft train", []),
@@ -108,7 +114,7 @@ def main() -> None:
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model)
-    peak = matmul_peak(torch.bfloat16)
+    peak = matmul_peak(torch.bfloat16 if precision == "bf16" else torch.float32)
     train_flops_per_sample = 3 * encoder_flops_per_token(config, mean_tokens) * mean_tokens
     for result in results.values():
         result["train_mfu"] = result["train_samples_per_second"] * train_flops_per_sample / peak

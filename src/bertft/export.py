@@ -86,7 +86,7 @@ def export(settings: ExportSettings) -> dict[str, Any]:
     out = Path(settings.output_dir) if settings.output_dir else model_dir / "onnx"
     texts, labels = _parity_texts(settings)  # bad data is refused before the slow part
     with _quiet():
-        reference = Classifier.from_pretrained(model_dir, backend="torch")
+        reference = Classifier.from_pretrained(model_dir, backend="torch", precision="fp32")
     if labels is not None:
         unknown = sorted(set(labels) - set(reference.labels))
         if unknown:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bertft.errors import BertftError
+from bertft.hardware import inference_precision
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 BACKENDS = ("torch", "onnx")
@@ -87,6 +88,16 @@ def find_onnx_file(path: Path) -> Path:
     )
 
 
+def _trained_precision(folder: Path) -> str | None:
+    """The precision the model was trained in, from the metrics.json `bertft train` wrote."""
+    import json
+
+    try:
+        return json.loads((folder / "metrics.json").read_text()).get("precision")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 class Classifier:
     """A fine-tuned model, ready to label texts.
 
@@ -121,10 +132,13 @@ class Classifier:
         backend: str = "torch",
         batch_size: int = 64,
         threads: int | None = None,
+        precision: str = "auto",
     ) -> Classifier:
         """Load a model folder from `bertft train` (torch), or an ONNX export: its folder, the
         .onnx file, or the training folder holding `onnx/` (onnx). `threads`: compute threads
-        of one forward pass (default: torch's own setting, or all available cores for ONNX)."""
+        of one forward pass (default: torch's own setting, or all available cores for ONNX).
+        `precision` (torch): fp32, bf16 weights, or auto: bf16 for a model trained in bf16 on
+        a CPU with native bf16 (AMX / AVX512-BF16), else fp32."""
         from transformers import AutoConfig, AutoTokenizer
 
         if backend not in BACKENDS:
@@ -151,7 +165,10 @@ class Classifier:
 
             if threads:
                 torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
-            logits = torch_logits(AutoModelForSequenceClassification.from_pretrained(folder))
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            if inference_precision(precision, _trained_precision(folder)) == "bf16":
+                model = model.to(torch.bfloat16)  # weights once, not autocast's cast per call
+            logits = torch_logits(model)
             source = str(folder)
         max_length = min(
             getattr(tokenizer, "model_max_length", 512),
