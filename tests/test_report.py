@@ -245,3 +245,25 @@ def test_user_text_and_labels_are_escaped(tmp_path):
     # Both mistakes are listed, the surer one first.
     text = " ".join(page.text)
     assert text.index('<script>alert("x")</script>') < text.index("<img src=x onerror=alert(1)>")
+
+
+def test_mistakes_in_the_training_report_belong_to_their_texts(trained):
+    """Validation runs in length order; each listed mistake must carry its own text's
+    prediction, as the model gives it for that text alone."""
+    import html
+    import re
+
+    from bertft.predict import Classifier
+
+    page = (trained / "report.html").read_text()
+    rows = re.findall(
+        r'<tr><td class="text">(.*?)</td><td>(.*?)</td><td class="wrong">(.*?)</td>'
+        r"<td>([0-9.]+)</td></tr>",
+        page,
+    )
+    assert rows, "the 2-epoch tiny model should still make mistakes"
+    clf = Classifier.from_pretrained(trained, precision="fp32")
+    for text, _, predicted, score in rows:
+        label, p = clf.top_k([html.unescape(text)], 1)[0][0]
+        assert label == html.unescape(predicted)
+        assert p == pytest.approx(float(score), abs=2e-3)

@@ -70,7 +70,7 @@ class TrainConfig:
     )
     learning_rate: float = opt(1e-4, "peak learning rate (AdamW)")
     per_device_train_batch_size: int = opt(32, "training batch size per device/process")
-    per_device_eval_batch_size: int = opt(128, "evaluation batch size per device/process")
+    per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
     epochs: float = opt(3.0, "number of training epochs")
     train_max_length: int = opt(
         128, "truncate texts to this many tokens (batches are padded only to their longest text)"

@@ -64,6 +64,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         )
     )
 
+    import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
 
     set_seed(cfg.seed)
@@ -88,8 +89,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        # Pad each batch to its own longest text, never every text to max_length.
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),
+        # Pad each batch to its own longest text, never every text to max_length. Multiples
+        # of 8 feed GPU tensor cores; on a CPU they are only extra tokens (+30% on short texts).
+        data_collator=DataCollatorWithPadding(
+            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+        ),
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
@@ -210,6 +214,14 @@ def _trainer_class():
                 self.args.data_seed,
                 epoch=lambda: int((self.state.epoch or 0) + 1e-6),
             )
+
+        def _get_eval_sampler(self, eval_dataset):
+            # Our evaluation sets are stored in length order already. The stock sampler would
+            # shuffle them by length groups (it follows the training strategy), losing the
+            # order that takes predictions back to their texts (`_evaluate`).
+            if self.args.world_size <= 1:
+                return torch.utils.data.SequentialSampler(eval_dataset)
+            return None  # accelerate deals consecutive batches to the ranks, order kept
 
         def set_class_weights(self, weights: list[float] | None) -> None:
             self.class_weights = None if weights is None else torch.tensor(weights)
