@@ -113,7 +113,7 @@ def main() -> None:
     bare = _bare_forward_ms(model, tokenizer, texts, args.latency_calls)
     _print_table(results, bare)
     print(
-        f"\nbf16 matmul peak {peak / 1e12:.2f} TFLOP/s (measured); MFU = useful forward FLOPs / it"
+        f"\nbest matmul peak {peak / 1e12:.2f} TFLOP/s (measured); MFU = useful forward FLOPs / it"
     )
     if args.output:
         Path(args.output).write_text(

@@ -119,9 +119,9 @@ def main() -> None:
     for result in results.values():
         result["train_mfu"] = result["train_samples_per_second"] * train_flops_per_sample / peak
     _print_table(results)
-    print(f"\nmachine: {describe()}; bf16 matmul peak {peak / 1e12:.2f} TFLOP/s (measured)")
+    print(f"\nmachine: {describe()}; {precision} matmul peak {peak / 1e12:.2f} TFLOP/s (measured)")
     print(
-        f"MFU: useful training FLOPs (3x forward, real tokens only) / bf16 peak; working dir {work}"
+        f"MFU: useful training FLOPs (3x forward, real tokens only) / that peak; working dir {work}"
     )
     if args.output:
         Path(args.output).write_text(
