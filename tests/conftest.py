@@ -107,7 +107,7 @@ def tiny_train_args(model: Path, data: Path | str, out: Path, *extra: str) -> li
         "--output_dir",
         str(out),
         "--learning_rate",
-        "3e-3",
+        "5e-3",
         "--epochs",
         "4",
         "--per_device_train_batch_size",

@@ -178,7 +178,7 @@ def test_model_card_yaml_parses_and_its_results_match_metrics_json(trained):
     for label in LABELS:
         row = validation["per_class"][label]
         assert f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} |" in body
-    assert "## Training procedure" in body and "- learning_rate: 0.003" in body
+    assert "## Training procedure" in body and "- learning_rate: 0.005" in body
 
 
 def test_metrics_json_keeps_the_run_summary(trained):

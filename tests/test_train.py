@@ -42,7 +42,7 @@ def test_training_learns_the_topics_and_writes_a_complete_folder(trained):
         "checkpoints/run.json",
     ):
         assert (trained / name).is_file(), name
-    assert yaml.safe_load((trained / "train_config.yaml").read_text())["learning_rate"] == 3e-3
+    assert yaml.safe_load((trained / "train_config.yaml").read_text())["learning_rate"] == 5e-3
 
 
 def test_saved_folder_loads_in_plain_transformers_with_label_names(trained):
