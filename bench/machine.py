@@ -3,29 +3,16 @@ against (measured here, not taken from a data sheet)."""
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 
 import torch
 
 
 def describe() -> dict:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [x.split(":", 1)[1].strip() for x in f if x.startswith("model name")]
-        model = names[0] if names else model
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+    """bertft's own machine summary, plus the compute threads torch uses here."""
+    from bertft.hardware import describe as machine
+
+    return {**machine(), "torch_threads": torch.get_num_threads()}
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:

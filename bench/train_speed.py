@@ -126,7 +126,7 @@ def main() -> None:
     if args.output:
         Path(args.output).write_text(
             json.dumps(
-                {"settings": vars(args), "machine": describe(), "peak_bf16": peak, **results},
+                {"settings": vars(args), "machine": describe(), "matmul_peak": peak, **results},
                 indent=2,
             )
         )

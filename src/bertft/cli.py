@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label_column")
     evaluate.add_argument("--max_eval_samples", type=int, help="use the first N texts only")
     evaluate.add_argument("--output_dir", help="default: MODEL/evaluation/<data name>")
-    evaluate.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    evaluate.add_argument("--per_device_eval_batch_size", type=int, default=32)
     evaluate.add_argument("--strict", action="store_true", help="refuse empty texts")
     evaluate.set_defaults(run=_evaluate)
 
@@ -336,12 +336,9 @@ def _write_rows(rows: list[dict], output: str | None) -> None:
     if not output:
         sys.stdout.write(text)
         return
-    # Written whole or not at all: a temp file renamed into place.
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    from bertft.files import write_text
+
+    out = write_text(Path(output), text)
     print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
 
 

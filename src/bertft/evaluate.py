@@ -11,6 +11,7 @@ import numpy as np
 
 from bertft.data import read_examples
 from bertft.errors import BertftError
+from bertft.files import write_json
 from bertft.metrics import probability_report
 from bertft.predict import Classifier
 from bertft.report import ReportData, write_report
@@ -26,7 +27,7 @@ def evaluate(
     max_samples: int | None = None,
     strict: bool = False,
     output_dir: str | Path | None = None,
-    batch_size: int = 128,
+    batch_size: int = 32,
     classifier: Classifier | None = None,
 ) -> dict[str, Any]:
     """Predict every text of `data`, compare with its labels and write `metrics.json`,
@@ -104,12 +105,6 @@ def evaluate(
             split_name=Path(data).name,
         ),
     )
-    _write_json(out / "metrics.json", report)  # last: its presence means the rest is complete
+    write_json(out / "metrics.json", report)  # last: its presence means the rest is complete
     report["output_dir"] = str(out)
     return report
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    tmp.replace(path)

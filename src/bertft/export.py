@@ -7,7 +7,6 @@ limits is refused, and nothing is left where the export would have gone, unless 
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bertft.errors import BertftError
+from bertft.files import write_json
 
 # Texts for the parity check when the user gives no data: questions, reviews, messages and
 # headlines of different lengths, so that padding and truncation are exercised too.
@@ -121,7 +121,7 @@ def export(settings: ExportSettings) -> dict[str, Any]:
         report["problems"] = problems
         report["accepted"] = not problems
         report["forced"] = bool(problems) and settings.force
-        _write_json(work / "export_report.json", report)
+        write_json(work / "export_report.json", report)
         if problems and not settings.force:
             raise BertftError(
                 "export refused: "
@@ -323,12 +323,6 @@ def _replace_dir(new: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         new.replace(out)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    tmp.replace(path)
 
 
 def format_export_report(report: dict[str, Any]) -> str:

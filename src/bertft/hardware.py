@@ -20,6 +20,16 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_has_native_bf16() -> bool:
     """AMX or AVX512-BF16: bf16 matmuls run several times faster than fp32 (measured here:
     ~2.3 vs ~0.4 TFLOP/s on 2 cores). Without them bf16 is emulated and slower."""
@@ -55,7 +65,6 @@ def resolve_precision(requested: str) -> str:
 
 def describe() -> dict[str, str]:
     """The machine a run used, for reports: CPU model and cores, GPU, torch version."""
-    import os
     import platform
 
     cpu = platform.processor() or platform.machine()
@@ -66,8 +75,7 @@ def describe() -> dict[str, str]:
                 break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info = {"cpu": f"{cpu} ({cores} cores available)", "torch": torch.__version__}
+    info = {"cpu": f"{cpu} ({available_cpus()} cores available)", "torch": torch.__version__}
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
         info["gpu"] = f"{torch.cuda.get_device_name(0)} x{count}"

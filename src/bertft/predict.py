@@ -6,26 +6,17 @@ everything else (batching, sorting by length, softmax, labels) is shared.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bertft.errors import BertftError
-from bertft.hardware import inference_precision
+from bertft.hardware import available_cpus, inference_precision
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 BACKENDS = ("torch", "onnx")
 ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized export is for serving
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def torch_logits(model) -> LogitsFn:
@@ -212,10 +203,9 @@ class Classifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(self.labels)), rows in input order."""
-        logits = self.predict_logits(texts)
-        # Softmax in numpy so both backends share it; subtracting the max avoids overflow.
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return exp / exp.sum(axis=-1, keepdims=True)
+        from bertft.metrics import softmax
+
+        return softmax(self.predict_logits(texts))  # in numpy: both backends share it
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The most likely label name for each text."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from bertft import plots
 from bertft.config import TrainConfig
+from bertft.files import write_text
 from bertft.metrics import binary_curves, confident_mistakes
 
 REPORT_FILE = "report.html"
@@ -67,12 +68,7 @@ def write_report(folder: Path, data: ReportData) -> Path:
     mistakes = confident_mistakes(data.texts, data.y_true, data.probs, names)
 
     page = _page(data, {k: v for k, v in figures.items() if v is not None}, mistakes)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / REPORT_FILE
-    tmp = folder / (REPORT_FILE + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(folder / REPORT_FILE, page)
 
 
 def write_training_report(

@@ -6,7 +6,6 @@ train -> final evaluation -> files. Only the main process writes files.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -24,9 +23,16 @@ from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
 from bertft.distributed import local_main_first, main_decides
 from bertft.errors import Interrupted
 from bertft.features import tokenize_cached
+from bertft.files import write_json
 from bertft.hardware import describe, resolve_precision
 from bertft.hub import check_repository_id, push_folder
-from bertft.metrics import classification_metrics, format_report, probability_report
+from bertft.metrics import (
+    classification_metrics,
+    format_report,
+    log_softmax,
+    probability_report,
+    softmax,
+)
 from bertft.model import load_classifier, load_tokenizer
 from bertft.trackers import check_tracker, point_tensorboard_at
 
@@ -291,9 +297,7 @@ def _cross_entropy(
     logits: np.ndarray, labels: np.ndarray, weights: dict[str, float] | None
 ) -> float:
     """Mean cross-entropy over the whole set; weighted like torch's (sum w*loss / sum w)."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    losses = -log_probs[np.arange(len(labels)), labels]
+    losses = -log_softmax(logits)[np.arange(len(labels)), labels]
     w = np.asarray(list(weights.values()))[labels] if weights else np.ones(len(labels))
     return float((w * losses).sum() / w.sum())
 
@@ -313,8 +317,7 @@ def _evaluate(
     logits[positions] = _logits(output.predictions)
     label_ids = np.empty_like(output.label_ids)
     label_ids[positions] = output.label_ids
-    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
+    probs = softmax(logits).astype(np.float32)
     report = probability_report(label_ids, probs, labels.names)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
@@ -378,10 +381,7 @@ def _save_outputs(
     write_training_report(
         out, cfg, metrics, validation.texts, splits.labels.encode(validation.labels), probs
     )
-    # Last, and atomically: a metrics.json means every other file is complete.
-    tmp = out / (METRICS_FILE + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, default=str))
-    tmp.replace(out / METRICS_FILE)
+    write_json(out / METRICS_FILE, metrics)  # last: a metrics.json means the rest is complete
 
 
 def _say(message: str) -> None:
