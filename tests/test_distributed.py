@@ -158,6 +158,9 @@ def test_two_nodes_on_loopback_train_like_one_process(still_model, data, single,
                 "--rdzv_backend=c10d",
                 f"--rdzv_endpoint={endpoint}",
                 "--rdzv_id=bertft-test",
+                # Both "machines" are this one: say which launcher hosts the rendezvous store,
+                # or both may try to bind it (a rare failure seen in a full run).
+                f"--rdzv_conf=is_host={int(node == 0)}",
                 "-m",
                 "bertft",
                 *run_args(still_model, data, out, per_device=8),
@@ -166,10 +169,12 @@ def test_two_nodes_on_loopback_train_like_one_process(still_model, data, single,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for _ in range(2)
+        for node in range(2)
     ]
     logs = [node.communicate(timeout=300)[0] for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], "\n".join(x[-2000:] for x in logs)
+    # On failure show each node's own error lines; torchrun's summary alone hides the cause.
+    errors = "\n".join(line for log in logs for line in log.splitlines() if "Error" in line)
+    assert [node.returncode for node in nodes] == [0, 0], errors[-4000:]
     assert_same_training(out, single)
 
 
