@@ -1,18 +1,19 @@
 """Side by side, in one run: bertft's server (PyTorch and ONNX int8 backends) against a plain
-FastAPI + `transformers.pipeline` server (bench/plain_server.py), driven by an async HTTP load
-generator on loopback at several concurrencies. Reports p50/p99 latency and requests/s, the
-model's bare forward time, and the ratios the targets are stated in.
+FastAPI + `transformers.pipeline` server (bench/plain_server.py), driven by a closed-loop HTTP
+load generator (bench/loadgen.py) on loopback at several concurrencies. Reports p50/p99 latency
+and requests/s, the model's bare forward time, and the ratios the targets are stated in.
 
     python bench/serve_load.py --model runs/trec            # about 5 minutes on 2 cores
 
-The load generator shares the CPU with the server it measures; on a shared machine the figures
-are noisy, the ratios less so (every server is measured the same way in the same run).
+The load generator shares the CPU with the server it measures, so it is written to cost tens of
+microseconds per request; on a shared machine the figures are noisy, the ratios less so (every
+server is measured the same way in the same run). Raw results: bench/results/serve_trec.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import re
 import socket
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import httpx
+from loadgen import load
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,38 +76,6 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-async def load(url: str, texts: list[str], concurrency: int, requests: int, seconds: float):
-    """`concurrency` clients, each sending one text per request and waiting for the answer,
-    until `requests` are done or `seconds` pass. Returns (latencies in s, wall seconds)."""
-    latencies: list[float] = []
-    sent = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        nonlocal sent
-        while sent < requests and time.perf_counter() < deadline:
-            text = texts[sent % len(texts)]
-            sent += 1
-            t0 = time.perf_counter()
-            r = await client.post("/predict", json={"text": text})
-            latencies.append(time.perf_counter() - t0)
-            r.raise_for_status()
-
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        for text in texts[:10]:  # warm up: connections, first-call allocations
-            await client.post("/predict", json={"text": text})
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - started
-    return latencies, wall
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def bare_forward_ms(model_dir: Path, onnx_file: Path, texts: list[str]) -> dict[str, float]:
     """Median time of one single-text forward pass (tokenizer included), no HTTP."""
     from bertft.predict import Classifier
@@ -129,8 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="runs/trec", help="a model folder from bertft train")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--requests", type=int, default=600, help="per server and concurrency")
-    parser.add_argument("--seconds", type=float, default=25, help="cap per server and level")
+    parser.add_argument("--requests", type=int, default=3000, help="per server and concurrency")
+    parser.add_argument("--seconds", type=float, default=15, help="cap per server and level")
     args = parser.parse_args()
     model = Path(args.model).resolve()
 
@@ -181,25 +152,27 @@ def main() -> None:
     ]
     servers["plain pipeline"] = (plain, {"MODEL_DIR": str(model)}, port)
 
+    bodies = [{"text": t} for t in texts]
     rows = []
     for name, (cmd, env, fixed_port) in servers.items():
         proc, url = start(cmd, env, fixed_port)
         try:
             for c in args.concurrency:
-                lat, wall = asyncio.run(load(url, texts, c, args.requests, args.seconds))
+                r = load(f"{url}/predict", bodies, c, args.requests, args.seconds)
                 rows.append(
                     (
                         name,
                         c,
-                        len(lat),
-                        1000 * percentile(lat, 0.5),
-                        1000 * percentile(lat, 0.99),
-                        len(lat) / wall,
+                        len(r.latencies),
+                        r.percentile_ms(0.5),
+                        r.percentile_ms(0.99),
+                        r.requests_per_s,
+                        r.errors,
                     )
                 )
                 print(
                     f"{name:<18} c={c:<3} {rows[-1][2]:>4} req  p50 {rows[-1][3]:7.1f} ms  "
-                    f"p99 {rows[-1][4]:7.1f} ms  {rows[-1][5]:7.1f} req/s",
+                    f"p99 {rows[-1][4]:7.1f} ms  {rows[-1][5]:7.1f} req/s  {r.errors} errors",
                     flush=True,
                 )
         finally:
@@ -207,7 +180,7 @@ def main() -> None:
 
     print("\n| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, c, n, p50, p99, rps in rows:
+    for name, c, n, p50, p99, rps, _ in rows:
         print(f"| {name} | {c} | {n} | {p50:.1f} | {p99:.1f} | {rps:.1f} |")
     by = {(r[0], r[1]): r for r in rows}
     top = max(args.concurrency)
@@ -216,13 +189,31 @@ def main() -> None:
         f"\nbare single-text forward: torch {bare['torch']:.1f} ms, "
         f"onnx-int8 {bare['onnx-int8']:.1f} ms"
     )
+    ratios = {}
     for name, backend in (("bertft torch", "torch"), ("bertft onnx-int8", "onnx-int8")):
         mine = by[(name, top)]
+        ratios[name] = {
+            f"throughput_vs_plain_c{top}": mine[5] / base[5],
+            f"p99_ms_c{top}": mine[4],
+            f"plain_p99_ms_c{top}": base[4],
+            "c1_p50_vs_bare_forward": by[(name, 1)][3] / bare[backend],
+        }
         print(
             f"{name}: c={top} throughput {mine[5] / base[5]:.1f}x plain, p99 "
             f"{mine[4]:.0f} vs {base[4]:.0f} ms; c=1 p50 {by[(name, 1)][3] / bare[backend]:.2f}x "
             f"its bare forward"
         )
+    keys = ("server", "concurrency", "requests", "p50_ms", "p99_ms", "requests_per_s", "errors")
+    out = {
+        "settings": vars(args),
+        "machine": describe(),
+        "bare_forward_ms": bare,
+        "rows": [dict(zip(keys, row, strict=True)) for row in rows],
+        "ratios": ratios,
+    }
+    path = ROOT / "bench" / "results" / "serve_trec.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"raw results: {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

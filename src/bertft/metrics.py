@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+# sklearn is imported inside the functions that need it: `Classifier` and `bertft serve` use
+# only softmax from here, and sklearn (with pandas) adds about a second and 100 MB to a server.
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -21,6 +23,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
     """Accuracy and macro/weighted precision, recall and F1: the headline numbers."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     out = {"accuracy": float((y_true == y_pred).mean())}
     for average in ("macro", "weighted"):
@@ -40,6 +44,8 @@ def full_report(
 ) -> dict[str, Any]:
     """Headline metrics, per-class precision/recall/F1/support and the confusion matrix
     (rows: true label, columns: predicted), all keyed by label name."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     ids = list(range(len(names)))
     p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
     per_class = {

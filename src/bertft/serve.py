@@ -166,7 +166,8 @@ class CountRequests:
 
 def create_app(classifier, settings: ServeSettings | None = None):
     """The FastAPI app over `classifier` (a Classifier, or a function returning one: then it is
-    loaded in the background after start-up and /health answers 503 until it is ready)."""
+    loaded in the background after start-up and /health answers 503 until it is ready; with
+    several workers each loads before it takes connections)."""
     from bertft.batching import MicroBatcher
     from bertft.predict import Classifier, top_k_of
     from bertft.serve_metrics import ServerMetrics
@@ -191,9 +192,14 @@ def create_app(classifier, settings: ServeSettings | None = None):
             print(f"bertft serve: could not load the model: {state['error']}", file=sys.stderr)
 
     async def lifespan(app):
+        loading = None
         if isinstance(classifier, Classifier):
             ready(classifier)
-            loading = None
+        elif settings.workers > 1:
+            # Workers share one socket and a worker takes connections only once started up:
+            # loading here keeps requests away from a worker still loading while another one
+            # is ready (each would answer 503 otherwise).
+            await load(classifier)
         else:
             loading = asyncio.get_running_loop().create_task(load(classifier))
         yield
@@ -356,12 +362,16 @@ def _loader(settings: ServeSettings) -> Callable:
     def load():
         from bertft.predict import Classifier
 
-        return Classifier.from_pretrained(
+        clf = Classifier.from_pretrained(
             settings.model,
             backend=settings.backend,
             batch_size=settings.max_batch_size,
             threads=settings.threads,
         )
+        # One forward pass before /health says ready, so the first request does not pay for
+        # lazy imports, the thread pools' start and the backend's first-call allocations.
+        clf.predict_proba(["warm up"])
+        return clf
 
     return load
 
@@ -377,6 +387,11 @@ def serve(settings: ServeSettings) -> None:
     --port 0 asks for a free one)."""
     settings.validate()
     check_model(settings)
+    # torch's OpenMP threads spin for a while after each parallel region by default, taking
+    # the cores from the event loop that parses requests between forward passes. Sleeping
+    # idle threads gave the torch backend 40% more requests/s at concurrency 64 on 2 cores
+    # (bench/serve_load.py). OpenMP reads this once, when torch loads: that is after here.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     sock = _listen(settings.host, settings.port)
