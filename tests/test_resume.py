@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import tiny_train_args, topic_frame
 
@@ -24,15 +25,16 @@ TRAIN_FLAGS = ("--epochs", "5", "--save_steps", "7")
 TIMING = ("samples_per_second", "seconds")
 
 
-def _command(model: Path, data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "bertft", *tiny_train_args(model, data, out, *TRAIN_FLAGS)]
+def _command(model: Path, data: Path, out: Path, *flags: str) -> list[str]:
+    args = tiny_train_args(model, data, out, *TRAIN_FLAGS, *flags)
+    return [sys.executable, "-m", "bertft", *args]
 
 
-def _start(model, data, out, **hooks: float) -> subprocess.Popen:
+def _start(model, data, out, *flags: str, **hooks: float) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env |= {f"BERTFT_TEST_{k.upper()}": str(v) for k, v in hooks.items()}
     return subprocess.Popen(
-        _command(model, data, out),
+        _command(model, data, out, *flags),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -97,6 +99,42 @@ def test_sigterm_checkpoints_exits_143_and_resumes_exactly(setup):
     assert not (out / "metrics.json").exists()
 
     code, err = _finish(_start(model, data, out))
+    assert code == 0, err[-2000:]
+    assert "resuming from" in err
+    _assert_same_result(out, reference)
+
+
+def test_class_weighted_run_resumes_exactly_and_only_with_its_weights(tiny_model, tmp_path, capsys):
+    frame = topic_frame(240)
+    counts = {"food": 80, "sports": 80, "weather": 20}  # auto weights 0.5, 0.5, 2.0
+    frame = pd.concat(frame[frame.label == label].head(n) for label, n in counts.items())
+    data = tmp_path / "imbalanced.csv"
+    frame.sample(frac=1, random_state=0).to_csv(data, index=False)
+    weighted = ("--class_weights", "auto")
+    reference = tmp_path / "reference"
+    code, err = _finish(_start(tiny_model, data, reference, *weighted))
+    assert code == 0, err[-2000:]
+
+    out = tmp_path / "interrupted"
+    proc = _start(tiny_model, data, out, *weighted, step_seconds=0.05)
+    _wait_for_training(out, proc)
+    proc.send_signal(signal.SIGTERM)
+    code, err = _finish(proc)
+    assert code == 143, err[-2000:]
+
+    # Resuming with another loss would mix two trainings in one model: refused, whether the
+    # weights are dropped or changed (a weights file edited between the two runs).
+    args = tiny_train_args(tiny_model, data, out, *TRAIN_FLAGS)
+    assert main(args) == 2
+    assert "class_weights: {'food': 0.5, 'sports': 0.5, 'weather': 2.0} then, None now" in (
+        capsys.readouterr().err
+    )
+    edited = tmp_path / "weights.json"
+    edited.write_text('{"food": 0.5, "sports": 0.5, "weather": 3.0}')
+    assert main([*args, "--class_weights", str(edited)]) == 2
+    assert "'weather': 3.0} now" in capsys.readouterr().err
+
+    code, err = _finish(_start(tiny_model, data, out, *weighted))
     assert code == 0, err[-2000:]
     assert "resuming from" in err
     _assert_same_result(out, reference)

@@ -114,9 +114,10 @@ def check_same_run(checkpoints: Path, run: dict[str, Any]) -> None:
     if not path.exists():
         return
     before = json.loads(path.read_text())
-    differ = [k for k in run if before.get(k) != run[k]]
+    # Both ways: a key only one side has (class weights then, none now) is a difference too.
+    differ = [k for k in {**before, **run} if before.get(k) != run.get(k)]
     if differ:
-        detail = "; ".join(f"{k}: {before.get(k)!r} then, {run[k]!r} now" for k in differ)
+        detail = "; ".join(f"{k}: {before.get(k)!r} then, {run.get(k)!r} now" for k in differ)
         raise BertftError(
             f"{checkpoints}: its checkpoints come from a different run ({detail}); "
             f"pass --resume never --overwrite_output_dir to start over"

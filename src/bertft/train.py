@@ -62,7 +62,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     class_weights = resolve_class_weights(
         cfg.class_weights, splits.train.labels, splits.labels.names
     )
-    run = _run_identity(cfg, splits.labels, splits.train)
+    run = _run_identity(cfg, splits.labels, splits.train, class_weights)
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
     resume_from = main_decides(
         lambda: prepare_run(
@@ -330,8 +330,13 @@ def _evaluate(
 # --- the output folder -------------------------------------------------------------------------
 
 
-def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[str, Any]:
-    """What must be the same for a checkpoint to be resumed: model, data and labels."""
+def _run_identity(
+    cfg: TrainConfig,
+    labels: LabelMap,
+    train: Examples,
+    class_weights: dict[str, float] | None,
+) -> dict[str, Any]:
+    """What must be the same for a checkpoint to be resumed: model, data, labels, loss."""
     return {
         "model_id": cfg.model_id,
         "data": cfg.data.data,
@@ -341,8 +346,10 @@ def _run_identity(cfg: TrainConfig, labels: LabelMap, train: Examples) -> dict[s
         "train_samples": len(train),
         "labels": list(labels.names),
         "seed": cfg.seed,
-        # Only when set, so that unweighted checkpoints made before the option still resume.
-        **({"class_weights": cfg.class_weights} if cfg.class_weights != "none" else {}),
+        # The weights themselves, not the option: a weights file edited between the
+        # interruption and the resume changes the loss. Only when set, so that unweighted
+        # checkpoints made before the option existed still resume.
+        **({"class_weights": class_weights} if class_weights else {}),
     }
 
 
