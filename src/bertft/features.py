@@ -45,7 +45,11 @@ def tokenize(
     columns["length"] = [len(ids) for ids in encoded["input_ids"]]
     columns["position"] = list(range(len(examples)))
     dataset = datasets.Dataset.from_dict(columns)
-    return dataset.sort("length").flatten_indices() if by_length else dataset
+    if not by_length:
+        return dataset
+    # A stable argsort rather than Dataset.sort, whose pyarrow call warns on every run.
+    order = sorted(range(len(dataset)), key=columns["length"].__getitem__)
+    return dataset.select(order).flatten_indices()
 
 
 def tokenize_cached(
