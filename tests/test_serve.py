@@ -225,10 +225,14 @@ def test_onnx_backend_serves_the_same_labels(tiny_trained, tmp_path, reference):
 
 
 def test_several_worker_processes_serve_the_same_model(tiny_trained, reference):
+    from bertft.hardware import available_cpus
+
     with running_server(tiny_trained, "--workers", "2") as url:
         for _ in range(4):  # whichever worker answers, the answer is the same
             reply = httpx.post(f"{url}/predict", json={"texts": TEXTS}).json()
             assert [p["label"] for p in reply["predictions"]] == reference.predict(TEXTS)
+            # The cores are shared out between the two workers.
+            assert httpx.get(f"{url}/info").json()["threads"] == max(1, available_cpus() // 2)
 
 
 def test_bad_serve_settings_exit_with_a_message(tmp_path, capsys):

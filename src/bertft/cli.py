@@ -170,7 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=int(env("BERTFT_PORT", "8080")), help="0: any free port"
     )
-    serve.add_argument("--workers", type=int, default=1, help="processes, each with the model")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes, each with the model and a share of the cores",
+    )
     serve.add_argument("--max_batch_size", type=int, default=32, help="texts per forward pass")
     serve.add_argument(
         "--max_wait_ms",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import torch
+# torch is imported by the functions that need it: `bertft serve` asks for the CPU count before
+# torch loads, so that OpenMP settings made there still apply.
 
 
 @cache
@@ -52,6 +53,8 @@ def inference_precision(requested: str, trained_in: str | None) -> str:
 def resolve_precision(requested: str) -> str:
     """'auto' -> bf16 where native (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), fp16 on older GPUs,
     fp32 otherwise. An explicit choice is kept, except fp16 on CPU, which has no fast path."""
+    import torch
+
     if requested != "auto":
         if requested == "fp16" and not torch.cuda.is_available():
             from bertft.errors import BertftError
@@ -66,6 +69,8 @@ def resolve_precision(requested: str) -> str:
 def describe() -> dict[str, str]:
     """The machine a run used, for reports: CPU model and cores, GPU, torch version."""
     import platform
+
+    import torch
 
     cpu = platform.processor() or platform.machine()
     try:

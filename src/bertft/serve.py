@@ -324,12 +324,18 @@ def create_app(classifier, settings: ServeSettings | None = None):
 
     @app.get("/info")
     async def info():
-        """The model's labels, backend and the request limits."""
+        """The model's labels, backend, compute threads per forward pass and request limits."""
         if state["classifier"] is None:
             return not_ready()
         clf: Classifier = state["classifier"]
         limits = {k: getattr(settings, k) for k in ("max_text_chars", "max_batch_texts")}
-        return {"labels": clf.labels, "backend": clf.backend, "model": clf.source, **limits}
+        return {
+            "labels": clf.labels,
+            "backend": clf.backend,
+            "model": clf.source,
+            "threads": _threads(clf, settings),
+            **limits,
+        }
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus():
@@ -343,6 +349,19 @@ def create_app(classifier, settings: ServeSettings | None = None):
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
     return app
+
+
+def _threads(clf, settings: ServeSettings) -> int:
+    """The compute threads of one forward pass: as set, else the backend's default."""
+    if settings.threads:
+        return settings.threads
+    if clf.backend == "torch":
+        import torch
+
+        return torch.get_num_threads()
+    from bertft.hardware import available_cpus
+
+    return available_cpus()  # what onnx_session uses when not told
 
 
 def check_model(settings: ServeSettings) -> None:
@@ -392,6 +411,12 @@ def serve(settings: ServeSettings) -> None:
     # idle threads gave the torch backend 40% more requests/s at concurrency 64 on 2 cores
     # (bench/serve_load.py). OpenMP reads this once, when torch loads: that is after here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if settings.workers > 1 and settings.threads is None:
+        from bertft.hardware import available_cpus
+
+        # Each worker runs its own forward passes: N workers each using every core would
+        # fight over them, so the cores are shared out.
+        settings.threads = max(1, available_cpus() // settings.workers)
     import uvicorn
 
     sock = _listen(settings.host, settings.port)
