@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from browser import Browser, chromium_available
 
@@ -159,6 +160,41 @@ def test_metrics_count_requests_and_errors(server):
     text = httpx.get(f"{server}/metrics").text
     assert "# TYPE bertft_request_duration_seconds histogram" in text
     assert 'bertft_request_duration_seconds_bucket{route="/predict",le="+Inf"}' in text
+    assert metric(server, "bertft_queue_wait_seconds_count") >= 3
+    assert metric(server, "bertft_queued_texts") == 0  # idle now
+
+
+def test_batcher_counts_queued_texts_and_their_wait():
+    """The model blocked in one pass: requests behind it are counted as queued, then go
+    together in the next pass, which reports how long each waited."""
+    from bertft.batching import MicroBatcher
+
+    release = threading.Event()
+    passes = []
+
+    def predict(texts):
+        release.wait(30)
+        return np.array([[len(t)] for t in texts], dtype=np.float32)
+
+    async def scenario():
+        batcher = MicroBatcher(predict, 32, 0, lambda n, s, waits: passes.append((n, waits)))
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(["a"]))
+        await asyncio.sleep(0.1)  # the first pass has started and is blocked
+        behind = [asyncio.ensure_future(batcher.submit(["bb", "ccc"])) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        queued = batcher.queued_texts
+        release.set()
+        rows = await asyncio.gather(first, *behind)
+        after = batcher.queued_texts
+        await batcher.stop()
+        return queued, after, rows
+
+    queued, after, rows = asyncio.run(scenario())
+    assert (queued, after) == (6, 0)
+    assert [r.ravel().tolist() for r in rows] == [[1], [2, 3], [2, 3], [2, 3]]
+    assert [n for n, _ in passes] == [1, 6]  # the three waiting requests shared one pass
+    assert len(passes[1][1]) == 3 and min(passes[1][1]) >= 0.1
 
 
 def test_concurrent_requests_share_forward_passes(server, reference):

@@ -23,6 +23,7 @@ PredictFn = Callable[[Sequence[str]], np.ndarray]
 class _Pending:
     texts: list[str]
     future: asyncio.Future = field(repr=False)
+    queued_at: float = field(default_factory=time.perf_counter)
 
 
 class MicroBatcher:
@@ -34,12 +35,15 @@ class MicroBatcher:
         predict: PredictFn,
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
-        on_batch: Callable[[int, float], None] | None = None,
+        on_batch: Callable[[int, float, list[float]], None] | None = None,
     ):
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
-        self.on_batch = on_batch  # (texts in the batch, seconds) for metrics
+        # For metrics: (texts in the batch, seconds of its forward pass, seconds each of its
+        # requests waited in the queue).
+        self.on_batch = on_batch
+        self.queued_texts = 0  # texts waiting for a forward pass: the load signal to scale on
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         # One thread: forward passes run one at a time, each using all cores itself.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertft-infer")
@@ -58,6 +62,7 @@ class MicroBatcher:
     async def submit(self, texts: list[str]) -> np.ndarray:
         """The model's rows for `texts`, computed in a batch with whatever else is waiting."""
         future = asyncio.get_running_loop().create_future()
+        self.queued_texts += len(texts)
         await self._queue.put(_Pending(texts, future))
         return await future
 
@@ -66,7 +71,9 @@ class MicroBatcher:
         while True:
             batch = await self._gather()
             texts = [t for p in batch for t in p.texts]
+            self.queued_texts -= len(texts)
             started = time.perf_counter()
+            waits = [started - p.queued_at for p in batch]
             try:
                 rows = await loop.run_in_executor(self._executor, self.predict, texts)
             except Exception as e:  # one bad batch must not stop the server
@@ -75,7 +82,7 @@ class MicroBatcher:
                         p.future.set_exception(e)
                 continue
             if self.on_batch:
-                self.on_batch(len(texts), time.perf_counter() - started)
+                self.on_batch(len(texts), time.perf_counter() - started, waits)
             start = 0
             for p in batch:
                 if not p.future.done():  # the client may have gone away

@@ -339,9 +339,10 @@ def create_app(classifier, settings: ServeSettings | None = None):
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus():
-        """Prometheus metrics: requests, latency, batch sizes, errors."""
+        """Prometheus metrics: requests, latency, batch sizes, queue, errors."""
+        queued = state["batcher"].queued_texts if state["batcher"] else 0
         return PlainTextResponse(
-            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+            metrics.render(queued), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

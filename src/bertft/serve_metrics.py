@@ -40,7 +40,8 @@ class Histogram:
 
 
 class ServerMetrics:
-    """Requests by route and status, request latency, texts per forward pass, inference time."""
+    """Requests by route and status, request latency, texts per forward pass, inference time,
+    time in the queue and the texts queued now."""
 
     def __init__(self):
         self._lock = threading.Lock()  # observed from the event loop and the inference thread
@@ -48,6 +49,7 @@ class ServerMetrics:
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batch_size = Histogram(BATCH_BUCKETS)
         self.inference = Histogram(LATENCY_BUCKETS)
+        self.queue_wait = Histogram(LATENCY_BUCKETS)
         self.texts = 0
 
     def request(self, route: str, status: int, seconds: float) -> None:
@@ -55,13 +57,15 @@ class ServerMetrics:
             self.requests[(route, status)] += 1
             self.latency.observe(seconds, (route,))
 
-    def batch(self, size: int, seconds: float) -> None:
+    def batch(self, size: int, seconds: float, waits: list[float]) -> None:
         with self._lock:
             self.batch_size.observe(size)
             self.inference.observe(seconds)
+            for wait in waits:
+                self.queue_wait.observe(wait)
             self.texts += size
 
-    def render(self) -> str:
+    def render(self, queued_texts: int = 0) -> str:
         with self._lock:
             lines = [
                 "# HELP bertft_requests_total HTTP requests by route and status code.",
@@ -86,6 +90,12 @@ class ServerMetrics:
                 "# HELP bertft_inference_seconds Time of one batched forward pass.",
                 "# TYPE bertft_inference_seconds histogram",
                 *self.inference.lines("bertft_inference_seconds", ()),
+                "# HELP bertft_queue_wait_seconds Time a request waited for its forward pass.",
+                "# TYPE bertft_queue_wait_seconds histogram",
+                *self.queue_wait.lines("bertft_queue_wait_seconds", ()),
+                "# HELP bertft_queued_texts Texts waiting for a forward pass now.",
+                "# TYPE bertft_queued_texts gauge",
+                f"bertft_queued_texts {queued_texts}",
                 "# HELP bertft_texts_total Texts classified.",
                 "# TYPE bertft_texts_total counter",
                 f"bertft_texts_total {self.texts}",
