@@ -45,6 +45,7 @@ def test_train_and_predict_as_subprocesses(tiny_model, tmp_path):
     predicted = bertft("predict", "--model", str(out), "--text", "bread and cheese soup")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert json.loads(predicted.stdout)["label"] == "food"
+    assert "Loading weights" not in predicted.stderr  # no progress bar in a command's output
 
 
 def test_missing_things_are_named(tiny_model, tmp_path, capsys):

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    if args.run in (_evaluate, _predict, _export, _serve):
+        # transformers draws a "Loading weights" progress bar on every model load: noise in
+        # a command's output, where training's own progress bar is not.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return args.run(args) or 0
     except BertftError as e:
@@ -82,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output_dir", help="default: MODEL/evaluation/<data name>")
     evaluate.add_argument("--per_device_eval_batch_size", type=int, default=32)
     evaluate.add_argument("--strict", action="store_true", help="refuse empty texts")
+    evaluate.add_argument(
+        "--device",
+        default="auto",
+        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="label texts with a trained model")
@@ -93,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", help="write .jsonl or .csv here (default: JSONL on stdout)")
     predict.add_argument("--top_k", type=int, default=1, help="labels per text, best first")
     predict.add_argument("--batch_size", type=int, default=64)
+    predict.add_argument(
+        "--device",
+        default="auto",
+        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
+    )
     predict.add_argument(
         "--threshold",
         type=float,
@@ -165,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--backend", choices=("torch", "onnx"), default=env("BERTFT_BACKEND", "torch")
+    )
+    serve.add_argument(
+        "--device",
+        default=env("BERTFT_DEVICE", "auto"),
+        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
     )
     serve.add_argument("--host", default=env("BERTFT_HOST", "127.0.0.1"))
     serve.add_argument(
@@ -243,6 +262,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         strict=args.strict,
         output_dir=args.output_dir,
         batch_size=args.per_device_eval_batch_size,
+        device=args.device,
     )
     print(format_report(report))
     print(
@@ -266,7 +286,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     from bertft.predict import Classifier
 
-    clf = Classifier.from_pretrained(args.model, backend=args.backend, batch_size=args.batch_size)
+    clf = Classifier.from_pretrained(
+        args.model, backend=args.backend, batch_size=args.batch_size, device=args.device
+    )
     if args.threshold is not None:
         clf.positive_index(args.positive_label)  # a multi-class model is refused before work
     probs = clf.predict_proba(texts)

@@ -28,6 +28,7 @@ def evaluate(
     strict: bool = False,
     output_dir: str | Path | None = None,
     batch_size: int = 32,
+    device: str = "auto",
     classifier: Classifier | None = None,
 ) -> dict[str, Any]:
     """Predict every text of `data`, compare with its labels and write `metrics.json`,
@@ -37,7 +38,7 @@ def evaluate(
     examples = read_examples(data, text_column, label_column, strict=strict, split=split)
     if max_samples is not None:
         examples = examples.subset(list(range(min(max_samples, len(examples)))))
-    clf = classifier or Classifier.from_pretrained(model, batch_size=batch_size)
+    clf = classifier or Classifier.from_pretrained(model, batch_size=batch_size, device=device)
     known = clf.label2id
     for label, row in zip(examples.labels, examples.rows, strict=True):
         if label not in known:

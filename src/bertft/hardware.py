@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -37,17 +38,48 @@ def cpu_has_native_bf16() -> bool:
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
-def inference_precision(requested: str, trained_in: str | None) -> str:
-    """The weights' dtype for inference on CPU. 'auto' -> bf16 when the model was trained in bf16
-    and this CPU does bf16 natively (about 3x fp32 at batch 32 here), else fp32: a model trained
-    in fp32 is served as it was measured."""
-    if requested not in ("auto", "fp32", "bf16"):
-        from bertft.errors import BertftError
+def inference_precision(requested: str, trained_in: str | None, device: str = "cpu") -> str:
+    """The weights' dtype for inference. 'auto' -> the training precision where this device runs
+    it natively (bf16 on AMX/AVX512-BF16 CPUs, about 3x fp32 at batch 32 here; bf16 or fp16
+    on a GPU), else fp32: a model trained in fp32 is served as it was measured."""
+    from bertft.errors import BertftError
 
-        raise BertftError(f"precision must be auto, fp32 or bf16, got '{requested}'")
+    if requested not in ("auto", "fp32", "bf16", "fp16"):
+        raise BertftError(f"precision must be auto, fp32, bf16 or fp16, got '{requested}'")
+    on_gpu = device.startswith("cuda")
+    if requested == "fp16" and not on_gpu:
+        raise BertftError("fp16 inference needs a CUDA GPU; use bf16 or fp32 on CPU")
     if requested != "auto":
         return requested
+    if on_gpu:
+        import torch
+
+        if trained_in == "bf16" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp16" if trained_in == "fp16" else "fp32"
     return "bf16" if trained_in == "bf16" and cpu_has_native_bf16() else "fp32"
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cuda' or 'cuda:N' are checked."""
+    import torch
+
+    from bertft.errors import BertftError
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cpu":
+        return "cpu"
+    if requested == "cuda" or re.fullmatch(r"cuda:\d+", requested):
+        if not torch.cuda.is_available():
+            raise BertftError(f"device {requested}: no CUDA GPU is visible here; use cpu")
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise BertftError(
+                f"device {requested}: this machine has {torch.cuda.device_count()} GPU(s)"
+            )
+        return requested
+    raise BertftError(f"device must be auto, cpu, cuda or cuda:N, got '{requested}'")
 
 
 def resolve_precision(requested: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bertft.errors import BertftError
-from bertft.hardware import available_cpus, inference_precision
+from bertft.hardware import available_cpus, inference_precision, resolve_device
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 BACKENDS = ("torch", "onnx")
@@ -20,15 +20,16 @@ ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized e
 
 
 def torch_logits(model) -> LogitsFn:
-    """A PyTorch model as a backend."""
+    """A PyTorch model as a backend, on whichever device its weights are."""
     import torch
 
     model.eval()
+    device = next(model.parameters()).device
 
     def logits(batch: dict[str, np.ndarray]) -> np.ndarray:
-        inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
         with torch.inference_mode():
-            return model(**inputs).logits.float().numpy()
+            return model(**inputs).logits.float().cpu().numpy()
 
     return logits
 
@@ -107,6 +108,7 @@ class Classifier:
         batch_size: int = 64,
         backend: str = "torch",
         source: str = "",
+        device: str = "cpu",
     ):
         self.logits = logits
         self.tokenizer = tokenizer
@@ -115,6 +117,7 @@ class Classifier:
         self.batch_size = batch_size
         self.backend = backend
         self.source = source  # the folder or file loaded, for messages and /info
+        self.device = device  # where the forward passes run
 
     @classmethod
     def from_pretrained(
@@ -124,16 +127,24 @@ class Classifier:
         batch_size: int = 64,
         threads: int | None = None,
         precision: str = "auto",
+        device: str = "auto",
     ) -> Classifier:
         """Load a model folder from `bertft train` (torch), or an ONNX export: its folder, the
         .onnx file, or the training folder holding `onnx/` (onnx). `threads`: compute threads
         of one forward pass (default: torch's own setting, or all available cores for ONNX).
-        `precision` (torch): fp32, bf16 weights, or auto: bf16 for a model trained in bf16 on
-        a CPU with native bf16 (AMX / AVX512-BF16), else fp32."""
+        `precision` (torch): fp32, bf16 or fp16 (GPU) weights, or auto: the training precision
+        where the device runs it natively (AMX / AVX512-BF16 CPUs, GPUs), else fp32.
+        `device` (torch): auto (a GPU when one is visible), cpu, cuda or cuda:N; ONNX runs on
+        CPU."""
         from transformers import AutoConfig, AutoTokenizer
 
         if backend not in BACKENDS:
             raise BertftError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
+        if backend == "onnx" and device not in ("auto", "cpu"):
+            raise BertftError(
+                f"device {device}: the onnx backend runs on CPU (onnxruntime's CPU package); "
+                f"use the torch backend on a GPU"
+            )
         path = Path(path)
         if backend == "onnx":
             onnx_file = find_onnx_file(path)
@@ -149,24 +160,26 @@ class Classifier:
         config = AutoConfig.from_pretrained(folder)
         if backend == "onnx":
             logits = onnx_logits(onnx_session(onnx_file, threads))
-            source = str(onnx_file)
+            source, device = str(onnx_file), "cpu"
         else:
             import torch
             from transformers import AutoModelForSequenceClassification
 
             if threads:
                 torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
+            device = resolve_device(device)
             model = AutoModelForSequenceClassification.from_pretrained(folder)
-            if inference_precision(precision, _trained_precision(folder)) == "bf16":
-                model = model.to(torch.bfloat16)  # weights once, not autocast's cast per call
-            logits = torch_logits(model)
+            dtype = inference_precision(precision, _trained_precision(folder), device)
+            if dtype != "fp32":  # weights cast once, not autocast's cast per call
+                model = model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
+            logits = torch_logits(model.to(device))
             source = str(folder)
         max_length = min(
             getattr(tokenizer, "model_max_length", 512),
             getattr(config, "max_position_embeddings", 512),
         )
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(logits, tokenizer, labels, max_length, batch_size, backend, source)
+        return cls(logits, tokenizer, labels, max_length, batch_size, backend, source, device)
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
@@ -177,7 +190,10 @@ class Classifier:
             getattr(config, "max_position_embeddings", 512),
         )
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(torch_logits(model), tokenizer, labels, max_length, batch_size, "torch")
+        device = str(next(model.parameters()).device)
+        return cls(
+            torch_logits(model), tokenizer, labels, max_length, batch_size, "torch", "", device
+        )
 
     @property
     def label2id(self) -> dict[str, int]:

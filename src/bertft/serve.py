@@ -35,6 +35,7 @@ class ServeSettings:
 
     model: str = "/opt/ml/model"
     backend: str = "torch"
+    device: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -332,6 +333,7 @@ def create_app(classifier, settings: ServeSettings | None = None):
         return {
             "labels": clf.labels,
             "backend": clf.backend,
+            "device": clf.device,
             "model": clf.source,
             "threads": _threads(clf, settings),
             **limits,
@@ -387,6 +389,7 @@ def _loader(settings: ServeSettings) -> Callable:
             backend=settings.backend,
             batch_size=settings.max_batch_size,
             threads=settings.threads,
+            device=settings.device,
         )
         # One forward pass before /health says ready, so the first request does not pay for
         # lazy imports, the thread pools' start and the backend's first-call allocations.
@@ -412,6 +415,14 @@ def serve(settings: ServeSettings) -> None:
     # idle threads gave the torch backend 40% more requests/s at concurrency 64 on 2 cores
     # (bench/serve_load.py). OpenMP reads this once, when torch loads: that is after here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if settings.device not in ("auto", "cpu"):  # a missing GPU is refused before listening
+        from bertft.hardware import resolve_device
+
+        if settings.backend == "onnx":
+            raise BertftError(
+                f"--device {settings.device}: the onnx backend runs on CPU; use --backend torch"
+            )
+        resolve_device(settings.device)
     if settings.workers > 1 and settings.threads is None:
         from bertft.hardware import available_cpus
 
