@@ -93,6 +93,23 @@ def test_evaluate_writes_the_same_metrics_as_training(trained, tmp_path, capsys)
     assert "confusion matrix" in capsys.readouterr().out
 
 
+def test_evaluate_on_the_training_data_uses_the_part_held_out(trained, tmp_path, capsys):
+    data = trained.parent / "." / "topics.csv"  # the training file, spelled differently
+    out, every = tmp_path / "held-out", tmp_path / "every"
+    flags = ("--data", str(data), "--output_dir", str(out))
+    assert main(["evaluate", "--model", str(trained), *flags]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    training = json.loads((trained / "metrics.json").read_text())["validation"]
+    assert report["held_out_from_training"] and report["samples"] == training["samples"] == 48
+    for name in ("accuracy", "f1_macro"):  # the very texts training validated on
+        assert report[name] == pytest.approx(training[name], abs=1e-6)
+    assert "evaluating the 48 texts training held out for validation" in capsys.readouterr().err
+    flags = ("--data", str(data), "--output_dir", str(every), "--all_rows")
+    assert main(["evaluate", "--model", str(trained), *flags]) == 0
+    report = json.loads((every / "metrics.json").read_text())
+    assert not report["held_out_from_training"] and report["samples"] == 240
+
+
 def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path, capsys):
     frame = topic_frame(6)
     frame.loc[2, "label"] = "politics"

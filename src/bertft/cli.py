@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per_device_eval_batch_size", type=int, default=32)
     evaluate.add_argument("--strict", action="store_true", help="refuse empty texts")
     evaluate.add_argument(
+        "--all_rows",
+        action="store_true",
+        help="when --data is the model's training data, use every row rather than the part "
+        "training held out for validation",
+    )
+    evaluate.add_argument(
         "--device",
         default="auto",
         help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
@@ -263,7 +269,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         batch_size=args.per_device_eval_batch_size,
         device=args.device,
+        all_rows=args.all_rows,
     )
+    if report["held_out_from_training"]:
+        print(
+            f"{args.data} is the data {args.model} was trained on: evaluating the "
+            f"{report['samples']:,} texts training held out for validation (--all_rows: every row)",
+            file=sys.stderr,
+        )
     print(format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bertft.data import read_examples
+from bertft.data import Examples, read_examples
 from bertft.errors import BertftError
 from bertft.files import write_json
 from bertft.metrics import probability_report
@@ -30,12 +30,21 @@ def evaluate(
     batch_size: int = 32,
     device: str = "auto",
     classifier: Classifier | None = None,
+    all_rows: bool = False,
 ) -> dict[str, Any]:
     """Predict every text of `data`, compare with its labels and write `metrics.json`,
     `predictions.jsonl`, `report.html` and `plots/` to `output_dir` (default:
     MODEL/evaluation/<data name>). Two-label models also get ROC-AUC, PR-AUC and the threshold
-    maximising F1 (`binary`)."""
-    examples = read_examples(data, text_column, label_column, strict=strict, split=split)
+    maximising F1 (`binary`).
+
+    When `data` is the model's own training data and its validation texts were split from it,
+    only those held-out texts are used (the training's seeded split): the other rows were
+    trained on and would inflate every metric. `all_rows` uses every row anyway."""
+    held_out = None if all_rows else _held_out_part(model, data)
+    if held_out is not None:
+        examples = held_out
+    else:
+        examples = read_examples(data, text_column, label_column, strict=strict, split=split)
     if max_samples is not None:
         examples = examples.subset(list(range(min(max_samples, len(examples)))))
     clf = classifier or Classifier.from_pretrained(model, batch_size=batch_size, device=device)
@@ -55,6 +64,7 @@ def evaluate(
     report = probability_report(y_true, probs, clf.labels)
     report |= {
         "data": data,
+        "held_out_from_training": held_out is not None,
         "samples": len(examples),
         "seconds": round(seconds, 3),
         "samples_per_second": round(len(examples) / seconds, 1),
@@ -96,7 +106,7 @@ def evaluate(
             probs=probs,
             summary=[
                 ("model", str(model)),
-                ("data", f"{data}" + (f" (split {split})" if split != "test" else "")),
+                ("data", _describe_data(data, split, held_out is not None)),
                 ("texts", len(examples)),
                 ("labels", ", ".join(clf.labels)),
                 ("prediction time", f"{seconds:.2f} s"),
@@ -109,3 +119,39 @@ def evaluate(
     write_json(out / "metrics.json", report)  # last: its presence means the rest is complete
     report["output_dir"] = str(out)
     return report
+
+
+def _held_out_part(model: str | Path, data: str) -> Examples | None:
+    """The texts of `data` that training held out for validation, when `data` is what the
+    model was trained on (from its train_config.yaml) and no separate validation set was
+    given; else None."""
+    from bertft.config import load_yaml, train_config_from
+    from bertft.data import load_splits
+
+    path = Path(model) / "train_config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        cfg = train_config_from(load_yaml(path), str(path))
+    except BertftError:  # written by another version: evaluate the rows as asked
+        return None
+    if cfg.data.validation_data or not _same_source(cfg.data.data, data):
+        return None
+    return load_splits(cfg.data, cfg.seed).validation
+
+
+def _same_source(trained_on: str, data: str) -> bool:
+    """The same bundled dataset or the same file. A saved dataset or a hub name has splits of
+    its own: training read "train", and evaluating another split overlaps nothing."""
+    from bertft.datasets_bundled import BUNDLED
+
+    if data in BUNDLED:
+        return trained_on == data
+    a, b = Path(trained_on), Path(data)
+    return a.is_file() and b.is_file() and a.resolve() == b.resolve()
+
+
+def _describe_data(data: str, split: str, held_out: bool) -> str:
+    if held_out:
+        return f"{data} (the part held out for validation in training)"
+    return f"{data}" + (f" (split {split})" if split != "test" else "")
