@@ -174,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
         help="serve a model over HTTP (micro-batched; SageMaker compatible)",
         description="Serve a model over HTTP: POST /predict, GET /health, GET /metrics, a web "
         "page at /, OpenAPI docs at /docs, and SageMaker's POST /invocations + GET /ping. "
-        "Defaults may also come from BERTFT_MODEL, BERTFT_HOST, BERTFT_PORT (for containers).",
+        "Defaults may also come from BERTFT_MODEL, BERTFT_BACKEND, BERTFT_DEVICE, BERTFT_HOST "
+        "and BERTFT_PORT (for containers).",
     )
     env = os.environ.get
     serve.add_argument(
