@@ -161,6 +161,20 @@ def test_predict_cli_gives_the_same_labels_on_both_backends(tiny_trained, export
     assert [r["label"] for r in torch_rows][:3] == ["sports", "weather", "food"]
 
 
+def test_evaluate_an_onnx_export_like_the_pytorch_model(tiny_trained, exported, tmp_path):
+    data = str(tiny_trained.parent / "topics.csv")
+    torch_out = tmp_path / "torch"
+    torch_flags = ("--model", str(tiny_trained), "--all_rows", "--output_dir", str(torch_out))
+    assert main(["evaluate", *torch_flags, "--data", data]) == 0
+    # The fp32 file, whose report goes beside it by default (EXPORT/evaluation/<data>).
+    assert main(["evaluate", "--model", str(exported / "model.onnx"), "--backend", "onnx",
+                 "--data", data]) == 0  # fmt: skip
+    onnx = json.loads((exported / "evaluation" / "topics" / "metrics.json").read_text())
+    pytorch = json.loads((torch_out / "metrics.json").read_text())
+    assert onnx["samples"] == pytorch["samples"] == 240
+    assert onnx["confusion_matrix"] == pytorch["confusion_matrix"]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per_device_eval_batch_size", type=int, default=32)
     evaluate.add_argument("--strict", action="store_true", help="refuse empty texts")
     evaluate.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: evaluate an export (its folder, .onnx file, or MODEL/onnx), e.g. the int8 one",
+    )
+    evaluate.add_argument(
         "--all_rows",
         action="store_true",
         help="when --data is the model's training data, use every row rather than the part "
@@ -270,6 +276,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         batch_size=args.per_device_eval_batch_size,
         device=args.device,
+        backend=args.backend,
         all_rows=args.all_rows,
     )
     if report["held_out_from_training"]:

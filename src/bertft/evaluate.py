@@ -29,10 +29,12 @@ def evaluate(
     output_dir: str | Path | None = None,
     batch_size: int = 32,
     device: str = "auto",
+    backend: str = "torch",
     classifier: Classifier | None = None,
     all_rows: bool = False,
 ) -> dict[str, Any]:
-    """Predict every text of `data`, compare with its labels and write `metrics.json`,
+    """Predict every text of `data` with `model` (a training folder, or an ONNX export with
+    backend="onnx"), compare with its labels and write `metrics.json`,
     `predictions.jsonl`, `report.html` and `plots/` to `output_dir` (default:
     MODEL/evaluation/<data name>). Two-label models also get ROC-AUC, PR-AUC and the threshold
     maximising F1 (`binary`).
@@ -47,7 +49,9 @@ def evaluate(
         examples = read_examples(data, text_column, label_column, strict=strict, split=split)
     if max_samples is not None:
         examples = examples.subset(list(range(min(max_samples, len(examples)))))
-    clf = classifier or Classifier.from_pretrained(model, batch_size=batch_size, device=device)
+    clf = classifier or Classifier.from_pretrained(
+        model, backend=backend, batch_size=batch_size, device=device
+    )
     known = clf.label2id
     for label, row in zip(examples.labels, examples.rows, strict=True):
         if label not in known:
@@ -70,7 +74,7 @@ def evaluate(
         "samples_per_second": round(len(examples) / seconds, 1),
     }
 
-    out = Path(output_dir) if output_dir else Path(model) / "evaluation" / Path(data).stem
+    out = Path(output_dir) if output_dir else _folder(model) / "evaluation" / Path(data).stem
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "predictions.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -128,8 +132,11 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
     from bertft.config import load_yaml, train_config_from
     from bertft.data import load_splits
 
-    path = Path(model) / "train_config.yaml"
-    if not path.is_file():
+    # The training folder, or the one holding an ONNX export made in its default place (onnx/).
+    folder = _folder(model)
+    found = [f / "train_config.yaml" for f in (folder, folder.parent)]
+    path = next((p for p in found if p.is_file()), None)
+    if path is None:
         return None
     try:
         cfg = train_config_from(load_yaml(path), str(path))
@@ -138,6 +145,12 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
     if cfg.data.validation_data or not _same_source(cfg.data.data, data):
         return None
     return load_splits(cfg.data, cfg.seed).validation
+
+
+def _folder(model: str | Path) -> Path:
+    """The model's folder: itself, or the folder of an .onnx file."""
+    path = Path(model)
+    return path.parent if path.suffix == ".onnx" else path
 
 
 def _same_source(trained_on: str, data: str) -> bool:
