@@ -225,6 +225,49 @@ def test_concurrent_requests_share_forward_passes(server, reference):
     assert passes - singles >= 1  # ...because some passes carried more than one text
 
 
+def test_a_long_request_takes_turns_with_the_others():
+    """Batches of 4: a 10-text request goes through in parts, and a single text that arrives
+    behind it rides in its second pass instead of waiting for all of it."""
+    from bertft.batching import MicroBatcher
+
+    release = threading.Event()
+    passes, finished = [], []
+
+    def predict(texts):
+        release.wait(30)
+        passes.append(list(texts))
+        return np.array([[len(t)] for t in texts], dtype=np.float32)
+
+    long = [f"{'w' * n}" for n in range(1, 11)]
+
+    async def scenario():
+        batcher = MicroBatcher(predict, 4, 0)
+        batcher.start()
+
+        async def call(name, texts):
+            rows = await batcher.submit(texts)
+            finished.append(name)
+            return rows
+
+        first = asyncio.ensure_future(call("first", ["a"]))
+        await asyncio.sleep(0.1)  # the first pass has started and is blocked
+        big = asyncio.ensure_future(call("long", long))
+        await asyncio.sleep(0.05)
+        single = asyncio.ensure_future(call("single", ["bb"]))
+        await asyncio.sleep(0.05)
+        release.set()
+        rows = await asyncio.gather(first, big, single)
+        await batcher.stop()
+        return rows
+
+    _, big_rows, single_rows = asyncio.run(scenario())
+    assert big_rows.ravel().tolist() == list(range(1, 11))  # in order, though in three parts
+    assert single_rows.ravel().tolist() == [2]
+    assert [len(p) for p in passes] == [1, 4, 4, 3]
+    assert passes[2][0] == "bb"  # the single text's turn came before the rest of the long one
+    assert finished == ["first", "single", "long"]
+
+
 def test_health_and_info_and_openapi(server):
     assert httpx.get(f"{server}/health").json() == {"status": "ok", "backend": "torch"}
     info = httpx.get(f"{server}/info").json()

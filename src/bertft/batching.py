@@ -1,8 +1,12 @@
 """Micro-batching: requests that arrive together share one forward pass.
 
-Requests queue on the event loop; one worker thread runs the model. While it runs, new requests
+Requests wait on the event loop; one worker thread runs the model. While it runs, new requests
 pile up and are taken together next time. A request that arrives alone is never held back; when
 several are waiting, the batch waits up to `max_wait_ms` more for stragglers to fill it.
+
+A batch is filled round robin, up to `max_batch_size` texts from each waiting request in turn,
+so a request of many texts takes several passes and single texts that arrive meanwhile ride
+along in the next one rather than waiting for all of it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,10 +25,23 @@ PredictFn = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass
-class _Pending:
+class _Request:
     texts: list[str]
     future: asyncio.Future = field(repr=False)
     queued_at: float = field(default_factory=time.perf_counter)
+    taken: int = 0  # texts handed to a forward pass so far
+    rows: list[np.ndarray] = field(default_factory=list, repr=False)  # results, in order
+
+    @property
+    def remaining(self) -> int:
+        return len(self.texts) - self.taken
+
+
+@dataclass
+class _Part:
+    request: _Request
+    start: int
+    end: int
 
 
 class MicroBatcher:
@@ -40,11 +58,12 @@ class MicroBatcher:
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
-        # For metrics: (texts in the batch, seconds of its forward pass, seconds each of its
-        # requests waited in the queue).
+        # For metrics: (texts in the batch, seconds of its forward pass, seconds each request
+        # starting in it waited for its first pass).
         self.on_batch = on_batch
         self.queued_texts = 0  # texts waiting for a forward pass: the load signal to scale on
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._waiting: deque[_Request] = deque()  # in turn order
+        self._arrived = asyncio.Event()
         # One thread: forward passes run one at a time, each using all cores itself.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertft-infer")
         self._task: asyncio.Task | None = None
@@ -60,52 +79,76 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, texts: list[str]) -> np.ndarray:
-        """The model's rows for `texts`, computed in a batch with whatever else is waiting."""
-        future = asyncio.get_running_loop().create_future()
-        self.queued_texts += len(texts)
-        await self._queue.put(_Pending(texts, future))
-        return await future
+        """The model's rows for `texts`, computed in batches with whatever else is waiting."""
+        request = _Request(list(texts), asyncio.get_running_loop().create_future())
+        self.queued_texts += len(request.texts)
+        self._waiting.append(request)
+        self._arrived.set()
+        return await request.future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather()
-            texts = [t for p in batch for t in p.texts]
-            self.queued_texts -= len(texts)
+            if not batch:  # every waiting request had gone away
+                continue
+            texts = [t for part in batch for t in part.request.texts[part.start : part.end]]
             started = time.perf_counter()
-            waits = [started - p.queued_at for p in batch]
+            waits = [started - part.request.queued_at for part in batch if part.start == 0]
             try:
                 rows = await loop.run_in_executor(self._executor, self.predict, texts)
             except Exception as e:  # one bad batch must not stop the server
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(e)
+                for part in batch:
+                    if not part.request.future.done():
+                        part.request.future.set_exception(e)  # its other parts are skipped
                 continue
             if self.on_batch:
                 self.on_batch(len(texts), time.perf_counter() - started, waits)
-            start = 0
-            for p in batch:
-                if not p.future.done():  # the client may have gone away
-                    p.future.set_result(rows[start : start + len(p.texts)])
-                start += len(p.texts)
+            offset = 0
+            for part in batch:
+                request, size = part.request, part.end - part.start
+                request.rows.append(rows[offset : offset + size])
+                offset += size
+                done = part.end == len(request.texts)
+                if done and not request.future.done():  # the client may have gone away
+                    only = len(request.rows) == 1
+                    request.future.set_result(
+                        request.rows[0] if only else np.concatenate(request.rows)
+                    )
 
-    async def _gather(self) -> list[_Pending]:
-        batch = [await self._queue.get()]
-        size = len(batch[0].texts)
-        while size < self.max_batch_size and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-            size += len(batch[-1].texts)
-        if len(batch) == 1 or self.max_wait <= 0:
+    async def _gather(self) -> list[_Part]:
+        while not self._waiting:
+            self._arrived.clear()
+            await self._arrived.wait()
+        batch: list[_Part] = []
+        size = self._take(batch, 0)
+        if len(batch) <= 1 or self.max_wait <= 0:
             return batch  # alone: go now; latency for a lone request matters most
         deadline = time.perf_counter() + self.max_wait
         while size < self.max_batch_size:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
-            try:
-                item = await asyncio.wait_for(self._queue.get(), remaining)
-            except asyncio.TimeoutError:
-                break
-            batch.append(item)
-            size += len(item.texts)
+            if not self._waiting:
+                self._arrived.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+            size = self._take(batch, size)
         return batch
+
+    def _take(self, batch: list[_Part], size: int) -> int:
+        """Add texts to `batch` round robin over the waiting requests (up to `max_batch_size`
+        from each in turn) until it is full; returns its new size."""
+        while self._waiting and size < self.max_batch_size:
+            request = self._waiting.popleft()
+            if request.future.done():  # the client went away, or an earlier part failed
+                self.queued_texts -= request.remaining
+                continue
+            count = min(request.remaining, self.max_batch_size - size)
+            batch.append(_Part(request, request.taken, request.taken + count))
+            request.taken += count
+            self.queued_texts -= count
+            size += count
+            if request.remaining:
+                self._waiting.append(request)  # its next texts after the others' turn
+        return size
