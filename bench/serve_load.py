@@ -3,7 +3,7 @@ FastAPI + `transformers.pipeline` server (bench/plain_server.py), driven by a cl
 load generator (bench/loadgen.py) on loopback at several concurrencies. Reports p50/p99 latency
 and requests/s, the model's bare forward time, and the ratios the targets are stated in.
 
-    python bench/serve_load.py --model runs/trec            # about 5 minutes on 2 cores
+    python bench/serve_load.py --model runs/trec            # about 3 minutes on 2 cores
 
 The load generator shares the CPU with the server it measures, so it is written to cost tens of
 microseconds per request; on a shared machine the figures are noisy, the ratios less so (every
@@ -159,20 +159,20 @@ def main() -> None:
         try:
             for c in args.concurrency:
                 r = load(f"{url}/predict", bodies, c, args.requests, args.seconds)
-                rows.append(
-                    (
-                        name,
-                        c,
-                        len(r.latencies),
-                        r.percentile_ms(0.5),
-                        r.percentile_ms(0.99),
-                        r.requests_per_s,
-                        r.errors,
-                    )
-                )
+                row = {
+                    "server": name,
+                    "concurrency": c,
+                    "requests": len(r.latencies),
+                    "p50_ms": r.percentile_ms(0.5),
+                    "p99_ms": r.percentile_ms(0.99),
+                    "requests_per_s": r.requests_per_s,
+                    "errors": r.errors,
+                }
+                rows.append(row)
                 print(
-                    f"{name:<18} c={c:<3} {rows[-1][2]:>4} req  p50 {rows[-1][3]:7.1f} ms  "
-                    f"p99 {rows[-1][4]:7.1f} ms  {rows[-1][5]:7.1f} req/s  {r.errors} errors",
+                    f"{name:<18} c={c:<3} {row['requests']:>4} req  p50 {row['p50_ms']:7.1f} ms  "
+                    f"p99 {row['p99_ms']:7.1f} ms  {row['requests_per_s']:7.1f} req/s  "
+                    f"{r.errors} errors",
                     flush=True,
                 )
         finally:
@@ -180,9 +180,12 @@ def main() -> None:
 
     print("\n| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, c, n, p50, p99, rps, _ in rows:
-        print(f"| {name} | {c} | {n} | {p50:.1f} | {p99:.1f} | {rps:.1f} |")
-    by = {(r[0], r[1]): r for r in rows}
+    for r in rows:
+        print(
+            f"| {r['server']} | {r['concurrency']} | {r['requests']} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['requests_per_s']:.1f} |"
+        )
+    by = {(r["server"], r["concurrency"]): r for r in rows}
     top = max(args.concurrency)
     base = by[("plain pipeline", top)]
     print(
@@ -192,24 +195,23 @@ def main() -> None:
     ratios = {}
     for name, backend in (("bertft torch", "torch"), ("bertft onnx-int8", "onnx-int8")):
         mine = by[(name, top)]
-        ratios[name] = {
-            f"throughput_vs_plain_c{top}": mine[5] / base[5],
-            f"p99_ms_c{top}": mine[4],
-            f"plain_p99_ms_c{top}": base[4],
-            "c1_p50_vs_bare_forward": by[(name, 1)][3] / bare[backend],
+        ratio = ratios[name] = {
+            "throughput_vs_plain": mine["requests_per_s"] / base["requests_per_s"],
+            "p99_ms": mine["p99_ms"],
+            "plain_p99_ms": base["p99_ms"],
+            "c1_p50_vs_bare_forward": by[(name, 1)]["p50_ms"] / bare[backend],
         }
         print(
-            f"{name}: c={top} throughput {mine[5] / base[5]:.1f}x plain, p99 "
-            f"{mine[4]:.0f} vs {base[4]:.0f} ms; c=1 p50 {by[(name, 1)][3] / bare[backend]:.2f}x "
-            f"its bare forward"
+            f"{name}: c={top} throughput {ratio['throughput_vs_plain']:.1f}x plain, p99 "
+            f"{ratio['p99_ms']:.0f} vs {ratio['plain_p99_ms']:.0f} ms; "
+            f"c=1 p50 {ratio['c1_p50_vs_bare_forward']:.2f}x its bare forward"
         )
-    keys = ("server", "concurrency", "requests", "p50_ms", "p99_ms", "requests_per_s", "errors")
     out = {
         "settings": vars(args),
         "machine": describe(),
         "bare_forward_ms": bare,
-        "rows": [dict(zip(keys, row, strict=True)) for row in rows],
-        "ratios": ratios,
+        "rows": rows,
+        "ratios_at_top_concurrency": ratios,
     }
     path = ROOT / "bench" / "results" / "serve_trec.json"
     path.write_text(json.dumps(out, indent=1) + "\n")

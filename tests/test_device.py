@@ -70,7 +70,7 @@ def test_onnx_runs_on_the_cpu_only(tiny_trained, tmp_path, capsys):
     assert main(["predict", "--model", str(onnx), *flags, *_texts()]) == 2
     assert "the onnx backend runs on CPU" in capsys.readouterr().err
     assert main(["serve", "--model", str(onnx), *flags]) == 2
-    assert "the onnx backend runs on CPU; use --backend torch" in capsys.readouterr().err
+    assert "the onnx backend runs on CPU" in capsys.readouterr().err
     assert Classifier.from_pretrained(onnx, backend="onnx").device == "cpu"
 
 

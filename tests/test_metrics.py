@@ -1,10 +1,11 @@
-"""Metrics against values worked out by hand."""
+"""Metrics against values worked out by hand, and the loss against torch's."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from bertft.metrics import classification_metrics, format_report, full_report
+from bertft.metrics import classification_metrics, cross_entropy, format_report, full_report
 
 
 def test_headline_metrics_match_hand_computed_values():
@@ -37,3 +38,18 @@ def test_full_report_per_class_and_confusion_matrix_by_name():
     assert report["confusion_matrix"]["matrix"] == [[2, 0], [0, 0]]
     text = format_report(report)
     assert "accuracy           1.0000" in text and "confusion matrix" in text
+
+
+def test_cross_entropy_matches_torch_plain_and_weighted():
+    import torch
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(7, 3)) * 4, np.array([0, 2, 1, 1, 0, 2, 2])
+    weights = [0.5, 1.0, 2.5]
+    t_logits, t_labels = torch.tensor(logits), torch.tensor(labels)
+    plain = torch.nn.functional.cross_entropy(t_logits, t_labels)
+    weighted = torch.nn.functional.cross_entropy(
+        t_logits, t_labels, torch.tensor(weights, dtype=torch.float64)
+    )
+    assert cross_entropy(logits, labels) == pytest.approx(float(plain), rel=1e-12)
+    assert cross_entropy(logits, labels, weights) == pytest.approx(float(weighted), rel=1e-12)

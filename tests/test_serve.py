@@ -273,6 +273,8 @@ def test_health_and_info_and_openapi(server):
     info = httpx.get(f"{server}/info").json()
     assert info["labels"] == ["food", "sports", "weather"]
     assert info["max_text_chars"] == 200
+    # What the process really uses: the test servers run with OMP_NUM_THREADS=1.
+    assert (info["device"], info["threads"]) == ("cpu", 1)
     schema = httpx.get(f"{server}/openapi.json").json()
     assert {"/predict", "/invocations", "/health", "/metrics"} <= set(schema["paths"])
     assert httpx.get(f"{server}/docs").status_code == 200

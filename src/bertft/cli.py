@@ -87,22 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per_device_eval_batch_size", type=int, default=32)
     evaluate.add_argument("--strict", action="store_true", help="refuse empty texts")
     evaluate.add_argument(
-        "--backend",
-        choices=("torch", "onnx"),
-        default="torch",
-        help="onnx: evaluate an export (its folder, .onnx file, or MODEL/onnx), e.g. the int8 one",
-    )
-    evaluate.add_argument(
         "--all_rows",
         action="store_true",
         help="when --data is the model's training data, use every row rather than the part "
         "training held out for validation",
     )
-    evaluate.add_argument(
-        "--device",
-        default="auto",
-        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
-    )
+    _add_backend_and_device(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="label texts with a trained model")
@@ -115,11 +105,6 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top_k", type=int, default=1, help="labels per text, best first")
     predict.add_argument("--batch_size", type=int, default=64)
     predict.add_argument(
-        "--device",
-        default="auto",
-        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
-    )
-    predict.add_argument(
         "--threshold",
         type=float,
         help="binary models: label a text positive when its positive-class probability is at "
@@ -128,12 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--positive_label", help="the positive class for --threshold (default: the second label)"
     )
-    predict.add_argument(
-        "--backend",
-        choices=("torch", "onnx"),
-        default="torch",
-        help="torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)",
-    )
+    _add_backend_and_device(predict)
     predict.set_defaults(run=_predict)
 
     export = commands.add_parser(
@@ -190,14 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         help="model folder (or ONNX export with --backend onnx); default: $BERTFT_MODEL or "
         "/opt/ml/model (SageMaker)",
     )
-    serve.add_argument(
-        "--backend", choices=("torch", "onnx"), default=env("BERTFT_BACKEND", "torch")
-    )
-    serve.add_argument(
-        "--device",
-        default=env("BERTFT_DEVICE", "auto"),
-        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
-    )
+    _add_backend_and_device(serve, env("BERTFT_BACKEND", "torch"), env("BERTFT_DEVICE", "auto"))
     serve.add_argument("--host", default=env("BERTFT_HOST", "127.0.0.1"))
     serve.add_argument(
         "--port", type=int, default=int(env("BERTFT_PORT", "8080")), help="0: any free port"
@@ -228,6 +201,23 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("datasets", help="list the bundled datasets")
     listing.set_defaults(run=_datasets)
     return parser
+
+
+def _add_backend_and_device(
+    command: argparse.ArgumentParser, backend: str = "torch", device: str = "auto"
+) -> None:
+    """--backend and --device, the same for every command that runs a trained model."""
+    command.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default=backend,
+        help="torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)",
+    )
+    command.add_argument(
+        "--device",
+        default=device,
+        help="torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:

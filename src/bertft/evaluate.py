@@ -12,7 +12,7 @@ import numpy as np
 from bertft.data import Examples, read_examples
 from bertft.errors import BertftError
 from bertft.files import write_json
-from bertft.metrics import probability_report
+from bertft.metrics import cross_entropy, probability_report, softmax
 from bertft.predict import Classifier
 from bertft.report import ReportData, write_report
 
@@ -61,12 +61,14 @@ def evaluate(
             )
 
     started = time.perf_counter()
-    probs = clf.predict_proba(examples.texts)
+    logits = clf.predict_logits(examples.texts).astype(np.float64)
     seconds = time.perf_counter() - started
+    probs = softmax(logits)
     y_true = [known[x] for x in examples.labels]
     y_pred = probs.argmax(axis=-1)
     report = probability_report(y_true, probs, clf.labels)
     report |= {
+        "loss": cross_entropy(logits, y_true),  # unweighted, whatever the training used
         "data": data,
         "held_out_from_training": held_out is not None,
         "samples": len(examples),

@@ -21,6 +21,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
+def cross_entropy(
+    logits: np.ndarray, labels: Sequence[int], weights: Sequence[float] | None = None
+) -> float:
+    """Mean cross-entropy over the whole set; with per-class `weights`, weighted like torch's
+    (sum w*loss / sum w)."""
+    labels = np.asarray(labels)
+    losses = -log_softmax(logits)[np.arange(len(labels)), labels]
+    w = np.asarray(weights)[labels] if weights is not None else np.ones(len(labels))
+    return float((w * losses).sum() / w.sum())
+
+
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
     """Accuracy and macro/weighted precision, recall and F1: the headline numbers."""
     from sklearn.metrics import precision_recall_fscore_support

@@ -24,10 +24,9 @@ def torch_logits(model) -> LogitsFn:
     import torch
 
     model.eval()
-    device = next(model.parameters()).device
 
     def logits(batch: dict[str, np.ndarray]) -> np.ndarray:
-        inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+        inputs = {k: torch.from_numpy(v).to(model.device) for k, v in batch.items()}
         with torch.inference_mode():
             return model(**inputs).logits.float().cpu().numpy()
 
@@ -61,6 +60,18 @@ def onnx_logits(session) -> LogitsFn:
         return session.run(["logits"], feed)[0].astype(np.float32, copy=False)
 
     return logits
+
+
+def check_device(backend: str, device: str) -> str:
+    """The device `backend` will run on for the requested one, or a clear refusal."""
+    if backend == "onnx":
+        if device not in ("auto", "cpu"):
+            raise BertftError(
+                f"device {device}: the onnx backend runs on CPU (onnxruntime's CPU package); "
+                f"use the torch backend on a GPU"
+            )
+        return "cpu"
+    return resolve_device(device)
 
 
 def find_onnx_file(path: Path) -> Path:
@@ -109,6 +120,7 @@ class Classifier:
         backend: str = "torch",
         source: str = "",
         device: str = "cpu",
+        threads: int | None = None,
     ):
         self.logits = logits
         self.tokenizer = tokenizer
@@ -118,6 +130,7 @@ class Classifier:
         self.backend = backend
         self.source = source  # the folder or file loaded, for messages and /info
         self.device = device  # where the forward passes run
+        self.threads = threads  # compute threads of one forward pass, where known
 
     @classmethod
     def from_pretrained(
@@ -140,11 +153,7 @@ class Classifier:
 
         if backend not in BACKENDS:
             raise BertftError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
-        if backend == "onnx" and device not in ("auto", "cpu"):
-            raise BertftError(
-                f"device {device}: the onnx backend runs on CPU (onnxruntime's CPU package); "
-                f"use the torch backend on a GPU"
-            )
+        device = check_device(backend, device)
         path = Path(path)
         if backend == "onnx":
             onnx_file = find_onnx_file(path)
@@ -159,15 +168,17 @@ class Classifier:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         config = AutoConfig.from_pretrained(folder)
         if backend == "onnx":
-            logits = onnx_logits(onnx_session(onnx_file, threads))
-            source, device = str(onnx_file), "cpu"
+            session = onnx_session(onnx_file, threads)
+            threads = session.get_session_options().intra_op_num_threads
+            logits = onnx_logits(session)
+            source = str(onnx_file)
         else:
             import torch
             from transformers import AutoModelForSequenceClassification
 
             if threads:
                 torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
-            device = resolve_device(device)
+            threads = torch.get_num_threads()
             model = AutoModelForSequenceClassification.from_pretrained(folder)
             dtype = inference_precision(precision, _trained_precision(folder), device)
             if dtype != "fp32":  # weights cast once, not autocast's cast per call
@@ -179,7 +190,9 @@ class Classifier:
             getattr(config, "max_position_embeddings", 512),
         )
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(logits, tokenizer, labels, max_length, batch_size, backend, source, device)
+        return cls(
+            logits, tokenizer, labels, max_length, batch_size, backend, source, device, threads
+        )
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
@@ -190,10 +203,9 @@ class Classifier:
             getattr(config, "max_position_embeddings", 512),
         )
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        device = str(next(model.parameters()).device)
-        return cls(
-            torch_logits(model), tokenizer, labels, max_length, batch_size, "torch", "", device
-        )
+        logits = torch_logits(model)
+        device = str(model.device)
+        return cls(logits, tokenizer, labels, max_length, batch_size, "torch", "", device)
 
     @property
     def label2id(self) -> dict[str, int]:

@@ -335,7 +335,7 @@ def create_app(classifier, settings: ServeSettings | None = None):
             "backend": clf.backend,
             "device": clf.device,
             "model": clf.source,
-            "threads": _threads(clf, settings),
+            "threads": clf.threads,
             **limits,
         }
 
@@ -352,19 +352,6 @@ def create_app(classifier, settings: ServeSettings | None = None):
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
     return app
-
-
-def _threads(clf, settings: ServeSettings) -> int:
-    """The compute threads of one forward pass: as set, else the backend's default."""
-    if settings.threads:
-        return settings.threads
-    if clf.backend == "torch":
-        import torch
-
-        return torch.get_num_threads()
-    from bertft.hardware import available_cpus
-
-    return available_cpus()  # what onnx_session uses when not told
 
 
 def check_model(settings: ServeSettings) -> None:
@@ -415,14 +402,12 @@ def serve(settings: ServeSettings) -> None:
     # idle threads gave the torch backend 40% more requests/s at concurrency 64 on 2 cores
     # (bench/serve_load.py). OpenMP reads this once, when torch loads: that is after here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if settings.device not in ("auto", "cpu"):  # a missing GPU is refused before listening
-        from bertft.hardware import resolve_device
+    # A device that cannot be used is refused before listening. auto and cpu always work, and
+    # checking them would load torch in this process (the workers' parent, with --workers).
+    if settings.device not in ("auto", "cpu"):
+        from bertft.predict import check_device
 
-        if settings.backend == "onnx":
-            raise BertftError(
-                f"--device {settings.device}: the onnx backend runs on CPU; use --backend torch"
-            )
-        resolve_device(settings.device)
+        check_device(settings.backend, settings.device)
     if settings.workers > 1 and settings.threads is None:
         from bertft.hardware import available_cpus
 

@@ -28,8 +28,8 @@ from bertft.hardware import describe, resolve_precision
 from bertft.hub import check_repository_id, push_folder
 from bertft.metrics import (
     classification_metrics,
+    cross_entropy,
     format_report,
-    log_softmax,
     probability_report,
     softmax,
 )
@@ -293,15 +293,6 @@ def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def _cross_entropy(
-    logits: np.ndarray, labels: np.ndarray, weights: dict[str, float] | None
-) -> float:
-    """Mean cross-entropy over the whole set; weighted like torch's (sum w*loss / sum w)."""
-    losses = -log_softmax(logits)[np.arange(len(labels)), labels]
-    w = np.asarray(list(weights.values()))[labels] if weights else np.ones(len(labels))
-    return float((w * losses).sum() / w.sum())
-
-
 def _compute_metrics(prediction) -> dict[str, float]:
     return classification_metrics(prediction.label_ids, _logits(prediction.predictions).argmax(-1))
 
@@ -321,7 +312,8 @@ def _evaluate(
     report = probability_report(label_ids, probs, labels.names)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
-    report["loss"] = _cross_entropy(logits, label_ids, class_weights)
+    weights = list(class_weights.values()) if class_weights else None
+    report["loss"] = cross_entropy(logits, label_ids, weights)
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
     return report, probs
