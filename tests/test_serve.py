@@ -175,7 +175,7 @@ def test_metrics_count_requests_and_errors(server):
 def test_batcher_counts_queued_texts_and_their_wait():
     """The model blocked in one pass: requests behind it are counted as queued, then go
     together in the next pass, which reports how long each waited."""
-    from bertft.batching import MicroBatcher
+    from bertft.serving.batching import MicroBatcher
 
     release = threading.Event()
     passes = []
@@ -228,7 +228,7 @@ def test_concurrent_requests_share_forward_passes(server, reference):
 def test_a_long_request_takes_turns_with_the_others():
     """Batches of 4: a 10-text request goes through in parts, and a single text that arrives
     behind it rides in its second pass instead of waiting for all of it."""
-    from bertft.batching import MicroBatcher
+    from bertft.serving.batching import MicroBatcher
 
     release = threading.Event()
     passes, finished = [], []
@@ -283,7 +283,7 @@ def test_health_and_info_and_openapi(server):
 def test_health_is_503_until_the_model_is_loaded(tiny_trained):
     from fastapi.testclient import TestClient
 
-    from bertft.serve import ServeSettings, create_app
+    from bertft.serving.serve import ServeSettings, create_app
 
     loaded = threading.Event()
 

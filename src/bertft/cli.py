@@ -342,7 +342,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bertft.serve import ServeSettings, serve
+    from bertft.serving.serve import ServeSettings, serve
 
     fields = ServeSettings.__dataclass_fields__
     serve(ServeSettings(**{k: v for k, v in vars(args).items() if k in fields}))

@@ -169,9 +169,9 @@ def create_app(classifier, settings: ServeSettings | None = None):
     """The FastAPI app over `classifier` (a Classifier, or a function returning one: then it is
     loaded in the background after start-up and /health answers 503 until it is ready; with
     several workers each loads before it takes connections)."""
-    from bertft.batching import MicroBatcher
     from bertft.predict import Classifier, top_k_of
-    from bertft.serve_metrics import ServerMetrics
+    from bertft.serving.batching import MicroBatcher
+    from bertft.serving.serve_metrics import ServerMetrics
 
     settings = settings or ServeSettings()
     metrics = ServerMetrics()
@@ -435,7 +435,7 @@ def serve(settings: ServeSettings) -> None:
 
     os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
     config = uvicorn.Config(
-        "bertft.serve:app_from_env",
+        "bertft.serving.serve:app_from_env",
         factory=True,
         workers=settings.workers,
         log_level=settings.log_level,

@@ -1,0 +1,1 @@
+"""Serving: the HTTP app (`serve`), micro-batching (`batching`) and server metrics."""
