@@ -364,7 +364,7 @@ def test_bad_serve_settings_exit_with_a_message(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path), "--backend", "onnx"]) == 2
     assert "no ONNX model here" in capsys.readouterr().err
     assert main(["serve", "--model", str(tmp_path), "--max_batch_size", "0"]) == 2
-    assert "--max_batch_size must be at least 1" in capsys.readouterr().err
+    assert "max_batch_size must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not chromium_available(), reason="needs chromium (make browser)")

@@ -6,22 +6,19 @@ same keys, and flags given on the command line override it.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bertft.errors import BertftError
+from bertft.flags import coerce, load_yaml, opt, resolve_aliases
 
+__all__ = ["DataConfig", "TrainConfig", "load_yaml", "opt", "train_config_from"]
 
-def opt(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field with a default and the help text its flag shows."""
-    return field(default=default, metadata={"help": help, **extra})
-
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Hugging Face's precision switches, which bertft's one `precision` setting replaces
+PRECISION_SWITCHES = ("bf16", "fp16")
 
 # --report_to choice -> the package it needs
 TRACKERS = {"none": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
@@ -33,13 +30,26 @@ class DataConfig:
         "trec",
         "bundled dataset name, a CSV/TSV/JSON/JSONL/Parquet file, a folder "
         "saved with datasets.save_to_disk, or a hub dataset name (online)",
+        aliases=("train_file", "dataset_name"),
     )
     validation_data: str | None = opt(
-        None, "validation set (same kinds as --data); default: a stratified split of --data"
+        None,
+        "validation set (same kinds as --data); default: a stratified split of --data",
+        aliases=("validation_file",),
     )
-    test_data: str | None = opt(None, "optional test set, evaluated once with the best model")
-    text_column: str | None = opt(None, "text column (default: found from text, sentence, ...)")
-    label_column: str | None = opt(None, "label column (default: found from label, category, ...)")
+    test_data: str | None = opt(
+        None, "optional test set, evaluated once with the best model", aliases=("test_file",)
+    )
+    text_column: str | None = opt(
+        None,
+        "text column (default: found from text, sentence, ...)",
+        aliases=("text_column_names", "text_column_name"),
+    )
+    label_column: str | None = opt(
+        None,
+        "label column (default: found from label, category, ...)",
+        aliases=("label_column_name",),
+    )
     validation_split: float = opt(
         0.2,
         "fraction held out for validation when no --validation_data is given (stratified, seeded)",
@@ -64,6 +74,7 @@ class TrainConfig:
     model_id: str = opt(
         "minilm",
         "'minilm' (bundled all-MiniLM-L6-v2), a local model folder, or a hub model id (online)",
+        aliases=("model_name_or_path",),
     )
     output_dir: str | None = opt(
         None, "where the model, metrics and report go (default: runs/<data name>)"
@@ -71,9 +82,11 @@ class TrainConfig:
     learning_rate: float = opt(1e-4, "peak learning rate (AdamW)")
     per_device_train_batch_size: int = opt(32, "training batch size per device/process")
     per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
-    epochs: float = opt(3.0, "number of training epochs")
+    epochs: float = opt(3.0, "number of training epochs", aliases=("num_train_epochs",))
     train_max_length: int = opt(
-        128, "truncate texts to this many tokens (batches are padded only to their longest text)"
+        128,
+        "truncate texts to this many tokens (batches are padded only to their longest text)",
+        aliases=("max_seq_length",),
     )
     seed: int = opt(42, "random seed for the split, the data order and the classifier head")
     weight_decay: float = opt(0.01, "AdamW weight decay")
@@ -106,8 +119,9 @@ class TrainConfig:
     )
     precision: str = opt(
         "auto",
-        "auto (bf16 where the hardware does it natively), fp32, bf16, fp16",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        "auto (bf16 where the hardware does it natively), fp32, bf16, fp16; --bf16 and --fp16 "
+        "(Hugging Face's flags) set it too",
+        choices=PRECISIONS,
     )
     overwrite_output_dir: bool = opt(False, "replace an output folder that holds another run")
     resume: str = opt(
@@ -126,7 +140,9 @@ class TrainConfig:
         choices=tuple(TRACKERS),
     )
     push_to_hub: bool = opt(False, "upload the model folder to the Hugging Face Hub after training")
-    repository_id: str | None = opt(None, "hub repository for --push_to_hub, e.g. user/my-model")
+    repository_id: str | None = opt(
+        None, "hub repository for --push_to_hub, e.g. user/my-model", aliases=("hub_model_id",)
+    )
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
@@ -174,92 +190,50 @@ class TrainConfig:
         return {**flat, **dataclasses.asdict(self.data)}
 
 
-# --- dataclasses <-> argparse / YAML ---------------------------------------------------------
-
-
-def _base_type(annotation: Any) -> type:
-    """`int | None` -> int; the type argparse should convert a flag's string to."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if args else annotation
-
-
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One `--name` flag per field. Defaults are left unset (SUPPRESS) so that only the flags
-    a user typed override the YAML file and the dataclass defaults."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(f.default_factory):
-            continue  # a nested group (TrainConfig.data) gets its own add_dataclass_args call
-        kind = _base_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else None
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
-        if kind is bool:
-            parser.add_argument(
-                f"--{f.name}",
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=help_text,
-            )
-        else:
-            parser.add_argument(
-                f"--{f.name}",
-                type=kind,
-                default=argparse.SUPPRESS,
-                choices=f.metadata.get("choices"),
-                help=help_text,
-                metavar=f.name.upper(),
-            )
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise BertftError(f"config file not found: {path}")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise BertftError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(values, dict):
-        raise BertftError(
-            f"{path}: expected a mapping of setting: value, got {type(values).__name__}"
-        )
-    return values
-
-
 def train_config_from(values: dict[str, Any], source: str = "settings") -> TrainConfig:
-    """Build a TrainConfig from flat keys (YAML and/or flags), refusing unknown ones."""
+    """Build a TrainConfig from flat keys (YAML, flags or keyword arguments; bertft's names or
+    their Hugging Face aliases), refusing unknown ones."""
+    values = normalize_keys(values, source)
     data_keys = {f.name for f in dataclasses.fields(DataConfig)}
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {"data"}
     unknown = sorted(set(values) - data_keys - train_keys)
     if unknown:
         raise BertftError(f"{source}: unknown setting(s) {', '.join(unknown)}")
     data = DataConfig(
-        **_coerce(DataConfig, {k: v for k, v in values.items() if k in data_keys}, source)
+        **coerce(DataConfig, {k: v for k, v in values.items() if k in data_keys}, source)
     )
-    train = _coerce(TrainConfig, {k: v for k, v in values.items() if k in train_keys}, source)
+    train = coerce(TrainConfig, {k: v for k, v in values.items() if k in train_keys}, source)
     cfg = TrainConfig(**train, data=data)
     cfg.validate()
     return cfg
 
 
-def _coerce(cls: type, values: dict[str, Any], source: str) -> dict[str, Any]:
-    """YAML gives ints where floats are meant (`epochs: 3`) and the like; convert, or say which
-    key has the wrong type."""
-    hints = typing.get_type_hints(cls)
-    out = {}
-    for key, value in values.items():
-        kind = _base_type(hints[key])
-        if (
-            value is None
-            or isinstance(value, kind)
-            and not (kind is int and isinstance(value, bool))
-        ):
-            out[key] = value
-            continue
-        try:
-            if kind is bool:
-                raise ValueError
-            out[key] = kind(value)
-        except (TypeError, ValueError):
-            raise BertftError(f"{source}: '{key}' must be {kind.__name__}, got {value!r}") from None
-    return out
+def normalize_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Aliases renamed to bertft's names and bf16/fp16 turned into `precision`. Done per source
+    (YAML, flags), so that a flag overrides a YAML key whichever name either uses."""
+    values = precision_from_switches(values, source)
+    return resolve_aliases(DataConfig, resolve_aliases(TrainConfig, values, source), source)
+
+
+def precision_from_switches(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """`bf16: true` / `fp16: true` (Hugging Face's switches) -> `precision`; both false -> fp32."""
+    switches = {k: values[k] for k in PRECISION_SWITCHES if k in values}
+    if not switches:
+        return values
+    rest = {k: v for k, v in values.items() if k not in PRECISION_SWITCHES}
+    on = sorted(k for k, v in coerce_switches(switches, source).items() if v)
+    if len(on) > 1:
+        raise BertftError(f"{source}: bf16 and fp16 are both on; choose one (precision)")
+    chosen = on[0] if on else "fp32"
+    if "precision" in rest and rest["precision"] != chosen:
+        raise BertftError(
+            f"{source}: precision {rest['precision']} and "
+            f"{', '.join(f'{k}={v}' for k, v in switches.items())} disagree; give one"
+        )
+    return {**rest, "precision": chosen}
+
+
+def coerce_switches(switches: dict[str, Any], source: str) -> dict[str, bool]:
+    from bertft.flags import coerce_value
+
+    return {k: coerce_value(bool, v, source, k) for k, v in switches.items()}

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ import numpy as np
 
 from bertft.errors import BertftError
 from bertft.files import write_json
+from bertft.settings import ExportSettings
+
+__all__ = ["ExportSettings", "export", "format_export_report"]
 
 # Texts for the parity check when the user gives no data: questions, reviews, messages and
 # headlines of different lengths, so that padding and truncation are exercised too.
@@ -38,41 +41,6 @@ SAMPLE_TEXTS = [
     "Why is the sky blue during the day but red at sunset, and does pollution change it?",
     " ".join(["This long text repeats itself to test truncation and long sequences."] * 60),
 ]
-
-
-@dataclass
-class ExportSettings:
-    """What `bertft export` does; the fields are its flags."""
-
-    model: str
-    output_dir: str | None = None  # default MODEL/onnx
-    format: str = "onnx"
-    quantize: str | None = None  # None or "int8"
-    optimize: bool = True  # ORT graph fusion (attention, GELU, layer norm)
-    eval_data: str | None = None
-    text_column: str | None = None
-    label_column: str | None = None
-    split: str = "test"
-    max_eval_samples: int | None = 2000
-    max_accuracy_drop: float = 1.0  # accuracy points (percent) int8 may lose vs PyTorch
-    max_logit_diff: float = 1e-3  # fp32 ONNX vs PyTorch
-    force: bool = False
-    opset: int = 17
-
-    def validate(self) -> None:
-        if self.format != "onnx":
-            raise BertftError(f"--format {self.format}: only 'onnx' is supported")
-        if self.quantize not in (None, "int8"):
-            raise BertftError(f"--quantize {self.quantize}: only 'int8' is supported")
-        if self.max_accuracy_drop < 0:
-            raise BertftError(f"--max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
-        if self.max_eval_samples is not None and self.max_eval_samples < 1:
-            raise BertftError(f"--max_eval_samples must be at least 1, got {self.max_eval_samples}")
-        if not (Path(self.model) / "config.json").is_file():
-            raise BertftError(
-                f"{self.model}: not a model folder (no config.json); "
-                f"point --model at the output folder of `bertft train`"
-            )
 
 
 def export(settings: ExportSettings) -> dict[str, Any]:

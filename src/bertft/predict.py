@@ -13,9 +13,9 @@ import numpy as np
 
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
+from bertft.settings import BACKENDS
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
-BACKENDS = ("torch", "onnx")
 ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized export is for serving
 
 

@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +24,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from bertft.errors import BertftError
+from bertft.settings import ServeSettings
 
 STATIC = Path(__file__).parent / "static"
 SETTINGS_ENV = "BERTFT_SERVE_SETTINGS"  # how --workers > 1 hands settings to each worker
-
-
-@dataclass
-class ServeSettings:
-    """What `bertft serve` does; the fields are its flags."""
-
-    model: str = "/opt/ml/model"
-    backend: str = "torch"
-    device: str = "auto"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    max_batch_size: int = 32
-    max_wait_ms: float = 5.0
-    max_text_chars: int = 10_000
-    max_batch_texts: int = 256
-    threads: int | None = None
-    log_level: str = "warning"
-
-    def validate(self) -> None:
-        from bertft.predict import BACKENDS
-
-        if self.backend not in BACKENDS:
-            raise BertftError(f"--backend {self.backend}: choose from {', '.join(BACKENDS)}")
-        for name in ("workers", "max_batch_size", "max_text_chars", "max_batch_texts"):
-            if getattr(self, name) < 1:
-                raise BertftError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_wait_ms < 0:
-            raise BertftError(f"--max_wait_ms must be >= 0, got {self.max_wait_ms}")
-        if not 0 <= self.port < 65536:
-            raise BertftError(f"--port must be 0..65535, got {self.port}")
-
-    @property
-    def max_body_bytes(self) -> int:
-        # JSON may escape a character as \\uXXXX (6 bytes); allow that plus room for the keys.
-        return self.max_batch_texts * (self.max_text_chars * 6 + 8) + 4096
 
 
 class RequestError(Exception):
