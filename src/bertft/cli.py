@@ -179,7 +179,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
             launch(args.nproc, _without_nproc(argv))
 
-    from bertft.train import train
+    from bertft.training import train
 
     train(cfg)
     return 0
