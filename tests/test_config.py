@@ -51,3 +51,70 @@ def test_cli_reports_bad_config_file_in_one_line(tmp_path, capsys):
     assert err.startswith(f"bertft: error: {bad}: not valid YAML")
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_hugging_face_names_are_aliases_in_yaml_and_flags(tmp_path):
+    from bertft.config import normalize_keys
+
+    cfg = train_config_from(
+        normalize_keys(
+            {
+                "model_name_or_path": "m",
+                "num_train_epochs": 2,
+                "max_seq_length": 64,
+                "train_file": "t.csv",
+                "validation_file": "v.csv",
+                "text_column_name": "sentence",
+                "label_column_name": "y",
+                "hub_model_id": "me/m",
+                "bf16": True,
+            },
+            "run.yaml",
+        )
+    )
+    assert (cfg.model_id, cfg.epochs, cfg.train_max_length) == ("m", 2.0, 64)
+    assert (cfg.data.data, cfg.data.validation_data) == ("t.csv", "v.csv")
+    assert (cfg.data.text_column, cfg.data.label_column) == ("sentence", "y")
+    assert (cfg.repository_id, cfg.precision) == ("me/m", "bf16")
+    assert train_config_from({"fp16": "true"}).precision == "fp16"
+    assert train_config_from({"bf16": False}).precision == "fp32"  # HF: neither switch -> fp32
+    with pytest.raises(BertftError, match="'num_train_epochs' and 'epochs' are the same setting"):
+        train_config_from({"epochs": 1, "num_train_epochs": 2})
+    with pytest.raises(BertftError, match="bf16 and fp16 are both on"):
+        train_config_from({"bf16": True, "fp16": True})
+
+
+def test_help_shows_one_name_per_setting_with_its_aliases(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--epochs X" in out
+    assert "--num_train_epochs X" not in out  # listed as an alias, not as a second flag
+    assert "also --num_train_epochs" in " ".join(out.split())
+    assert "also --model_name_or_path" in " ".join(out.split())
+
+
+def test_other_commands_refuse_missing_and_conflicting_settings(tmp_path, capsys):
+    assert main(["predict", "--model", str(tmp_path)]) == 2
+    assert "give texts to label: text (--text, repeatable) or input" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), "--text", "a", "--top_k", "0"]) == 2
+    assert "top_k must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", str(tmp_path)])  # --data is required
+    assert "--data" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--no_such_flag", "1"])
+    assert "unrecognized arguments: --no_such_flag 1" in capsys.readouterr().err
+
+
+def test_serve_defaults_come_from_the_environment(monkeypatch):
+    from bertft.flags import env_defaults, settings_from
+    from bertft.settings import ServeSettings
+
+    monkeypatch.setenv("BERTFT_PORT", "9001")
+    monkeypatch.setenv("BERTFT_MODEL", "/models/x")
+    s = settings_from(ServeSettings, {**env_defaults(ServeSettings), "model": "/flag/wins"})
+    assert (s.port, s.model) == (9001, "/flag/wins")
+    monkeypatch.setenv("BERTFT_PORT", "eighty")
+    with pytest.raises(BertftError, match=r"\$BERTFT_PORT: 'port' must be int, got 'eighty'"):
+        env_defaults(ServeSettings)

@@ -162,7 +162,7 @@ def env_defaults(cls: type) -> dict[str, Any]:
     for f in dataclasses.fields(cls):
         name = f.metadata.get("env")
         if name and os.environ.get(name) not in (None, ""):
-            out[f.name] = coerce_value(hints[f.name], os.environ[name], f"${name}")
+            out[f.name] = coerce_value(hints[f.name], os.environ[name], f"${name}", f.name)
     return out
 
 
