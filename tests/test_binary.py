@@ -95,11 +95,11 @@ def test_predict_threshold_moves_texts_between_the_labels(binary_model, capsys):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--threshold", "1.5"], "--threshold must be between 0 and 1, got 1.5"),
-        (["--positive_label", "sports"], "--positive_label goes with --threshold"),
+        (["--threshold", "1.5"], "threshold must be between 0 and 1, got 1.5"),
+        (["--positive_label", "sports"], "positive_label goes with threshold"),
         (
             ["--threshold", "0.5", "--positive_label", "rain"],
-            "--positive_label rain: not a label of this model (it has sports, weather)",
+            "positive_label rain: not a label of this model (it has sports, weather)",
         ),
     ],
 )

@@ -179,10 +179,10 @@ def test_evaluate_an_onnx_export_like_the_pytorch_model(tiny_trained, exported, 
     "extra, message",
     [
         ([], "not a model folder (no config.json)"),
-        (["--max_accuracy_drop", "-1"], "--max_accuracy_drop must be >= 0"),
+        (["--max_accuracy_drop", "-1"], "max_accuracy_drop must be >= 0"),
         (["--eval_data", "missing.csv"], "missing.csv: no such file"),
         (["--eval_data", "LABELS"], "labels cooking are unknown to the model"),
-        (["--max_eval_samples", "0"], "--max_eval_samples must be at least 1"),
+        (["--max_eval_samples", "0"], "max_eval_samples must be at least 1"),
     ],
 )
 def test_bad_export_requests_are_refused_with_a_clear_message(

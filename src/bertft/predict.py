@@ -253,13 +253,13 @@ class Classifier:
         if len(self.labels) != 2:
             raise BertftError(
                 f"a decision threshold needs a binary model; this one has {len(self.labels)} "
-                f"labels ({', '.join(self.labels)}): use the most likely label (no --threshold)"
+                f"labels ({', '.join(self.labels)}): use the most likely label (no threshold)"
             )
         if positive_label is None:
             return 1
         if positive_label not in self.labels:
             raise BertftError(
-                f"--positive_label {positive_label}: not a label of this model "
+                f"positive_label {positive_label}: not a label of this model "
                 f"(it has {', '.join(self.labels)})"
             )
         return self.labels.index(positive_label)
@@ -276,7 +276,7 @@ class Classifier:
     ) -> list[tuple[str, float]]:
         """`predict_threshold` of probabilities already computed by `predict_proba`."""
         if not 0.0 <= threshold <= 1.0:
-            raise BertftError(f"--threshold must be between 0 and 1, got {threshold}")
+            raise BertftError(f"threshold must be between 0 and 1, got {threshold}")
         positive = self.positive_index(positive_label)
         negative = 1 - positive
         out = []
