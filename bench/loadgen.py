@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 class LoadResult:
     concurrency: int
     latencies: list[float]  # seconds, one per answered request
-    errors: int  # answers other than 200, and dropped connections
+    errors: int  # answers other than 200 and 429, and dropped connections
     wall: float  # seconds from the first request to the last answer
+    shed: int = 0  # 429 answers: refused for load, at once
 
     @property
     def requests_per_s(self) -> float:
@@ -65,7 +66,7 @@ async def run_load(
     """Until `requests` answers are in or `seconds` pass."""
     host, port, raw = post_requests(url, bodies)
     latencies: list[float] = []
-    errors = 0
+    errors = shed = 0
     sent = 0
     connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
     reader, writer = connections[0]
@@ -76,7 +77,7 @@ async def run_load(
     deadline = time.perf_counter() + seconds
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal sent, errors
+        nonlocal sent, errors, shed
         while sent < requests and time.perf_counter() < deadline:
             request = raw[sent % len(raw)]
             sent += 1
@@ -89,6 +90,8 @@ async def run_load(
                 return
             if status == 200:
                 latencies.append(time.perf_counter() - started)
+            elif status == 429:
+                shed += 1
             else:
                 errors += 1
 
@@ -97,7 +100,7 @@ async def run_load(
     wall = time.perf_counter() - started
     for _, writer in connections:
         writer.close()
-    return LoadResult(concurrency, latencies, errors, wall)
+    return LoadResult(concurrency, latencies, errors, wall, shed)
 
 
 def load(url: str, bodies: list[dict], concurrency: int, requests: int, seconds: float):

@@ -3,7 +3,12 @@ FastAPI + `transformers.pipeline` server (bench/plain_server.py), driven by a cl
 load generator (bench/loadgen.py) on loopback at several concurrencies. Reports p50/p99 latency
 and requests/s, the model's bare forward time, and the ratios the targets are stated in.
 
-    python bench/serve_load.py --model runs/trec            # about 3 minutes on 2 cores
+    python bench/serve_load.py --model runs/trec            # about 4 minutes on 2 cores
+    python bench/serve_load.py --model runs/trec --only flood
+
+The flood scenario drives the torch server far past its capacity (--flood_concurrency
+connections, each sending again as soon as it is answered) twice: with an unbounded queue and
+with shedding (--max_queue): answered requests/s, their p50/p99, and the 429s.
 
 The load generator shares the CPU with the server it measures, so it is written to cost tens of
 microseconds per request; on a shared machine the figures are noisy, the ratios less so (every
@@ -96,18 +101,69 @@ def bare_forward_ms(model_dir: Path, onnx_file: Path, texts: list[str]) -> dict[
     return out
 
 
+def flood(model: Path, texts: list[str], args) -> list[dict]:
+    """The torch server past its capacity, without and with shedding, in one run."""
+    rows = []
+    bodies = [{"text": t} for t in texts]
+    base = [sys.executable, "-m", "bertft", "serve", "--port", "0", "--model", str(model)]
+    base += ["--max_batch_texts", str(args.flood_queue)]  # a request must fit the queue
+    for name, queue in (("unbounded queue", 0), ("shedding", args.flood_queue)):
+        proc, url = start(base + ["--max_queue", str(queue)], {})
+        try:
+            c = args.flood_concurrency
+            r = load(f"{url}/predict", bodies, c, 10**9, args.seconds)
+        finally:
+            stop(proc)
+        row = {
+            "server": f"bertft torch, {name}",
+            "max_queue": queue,
+            "concurrency": c,
+            "answered": len(r.latencies),
+            "answered_per_s": r.requests_per_s,
+            "p50_ms": r.percentile_ms(0.5),
+            "p99_ms": r.percentile_ms(0.99),
+            "shed_429": r.shed,
+            "errors": r.errors,
+        }
+        rows.append(row)
+        print(
+            f"flood {name:<16} c={c} {row['answered']:>5} answered "
+            f"({row['answered_per_s']:.1f}/s)  p50 {row['p50_ms']:7.1f} ms  "
+            f"p99 {row['p99_ms']:7.1f} ms  {r.shed} x 429  {r.errors} errors",
+            flush=True,
+        )
+    print("\n| flood (torch) | max_queue | answered/s | p50 ms | p99 ms | 429s | other errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['server']} | {r['max_queue']} | {r['answered_per_s']:.1f} | "
+            f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['shed_429']} | {r['errors']} |"
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="runs/trec", help="a model folder from bertft train")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--requests", type=int, default=3000, help="per server and concurrency")
     parser.add_argument("--seconds", type=float, default=15, help="cap per server and level")
+    parser.add_argument("--flood_concurrency", type=int, default=256)
+    parser.add_argument("--flood_queue", type=int, default=64, help="--max_queue when shedding")
+    parser.add_argument("--only", choices=["flood"], help="run only the flood scenario")
     args = parser.parse_args()
     model = Path(args.model).resolve()
 
     from bertft.data import read_examples
 
     texts = read_examples("trec").texts[::7][:600]  # real questions, spread over the file
+    if args.only == "flood":
+        rows = flood(model, texts, args)
+        out = {"settings": vars(args), "machine": describe(), "flood": rows}
+        path = ROOT / "bench" / "results" / "serve_flood_trec.json"
+        path.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"raw results: {path.relative_to(ROOT)}")
+        return
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
     onnx_dir = work / "onnx"
     print(f"exporting {model} to int8 in {onnx_dir} ...", flush=True)
@@ -212,6 +268,7 @@ def main() -> None:
         "bare_forward_ms": bare,
         "rows": rows,
         "ratios_at_top_concurrency": ratios,
+        "flood": flood(model, texts, args),
     }
     path = ROOT / "bench" / "results" / "serve_trec.json"
     path.write_text(json.dumps(out, indent=1) + "\n")

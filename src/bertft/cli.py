@@ -91,10 +91,11 @@ COMMANDS = {
     "serve": (
         ServeSettings,
         "serve a model over HTTP (micro-batched; SageMaker compatible)",
-        "Serve a model over HTTP: POST /predict, GET /health, GET /metrics, a web page at /, "
-        "OpenAPI docs at /docs, and SageMaker's POST /invocations + GET /ping. Defaults may also "
-        "come from BERTFT_MODEL, BERTFT_BACKEND, BERTFT_DEVICE, BERTFT_HOST and BERTFT_PORT "
-        "(for containers).",
+        "Serve a model over HTTP: POST /predict (bertft's JSON, the Hugging Face inference and "
+        "TEI formats, JSON Lines, CSV), GET /health, GET /metrics, a web page at /, OpenAPI "
+        "docs at /docs, and SageMaker's POST /invocations + GET /ping. Defaults may also come "
+        "from BERTFT_MODEL, BERTFT_BACKEND, BERTFT_DEVICE, BERTFT_HOST, BERTFT_PORT and "
+        "BERTFT_API_KEY (for containers).",
     ),
 }
 

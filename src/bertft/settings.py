@@ -7,7 +7,7 @@ by `bertft.flags`) and their --help. `train`'s settings are in `bertft.config`. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bertft.errors import BertftError
@@ -17,6 +17,14 @@ BACKENDS = ("torch", "onnx")
 MODEL_HELP = "a model folder from `bertft train`"
 BACKEND_HELP = "torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)"
 DEVICE_HELP = "torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N"
+
+
+def split_keys(value: str | list[str] | None) -> list[str]:
+    """API keys from --api_key (repeatable) or BERTFT_API_KEY: comma-separated, blanks dropped."""
+    if not value:
+        return []
+    parts = [value] if isinstance(value, str) else value
+    return [k.strip() for part in parts for k in part.split(",") if k.strip()]
 
 
 def _at_least(settings: object, names: tuple[str, ...], low: float) -> None:
@@ -150,6 +158,25 @@ class ServeSettings:
         None, "compute threads per forward pass (default: all cores for onnx, torch's default)"
     )
     log_level: str = opt("warning", "uvicorn's log level")
+    max_queue: int = opt(
+        1024, "texts waiting at most; beyond, requests get 429 with Retry-After (0: no bound)"
+    )
+    deadline_ms: float = opt(
+        0.0, "a request not answered within this gets 429 with Retry-After (0: no deadline)"
+    )
+    api_key: list[str] | None = field(
+        default=None,
+        repr=False,  # never printed
+        metadata={
+            "help": "require Authorization: Bearer KEY (repeat, or comma-separate, for several "
+            "keys; default: $BERTFT_API_KEY); health routes and /metrics stay open",
+            "env": "BERTFT_API_KEY",
+            "metavar": "KEY",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        self.api_key = split_keys(self.api_key)
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -157,6 +184,14 @@ class ServeSettings:
         _at_least(self, ("workers", "max_batch_size", "max_text_chars", "max_batch_texts"), 1)
         if self.max_wait_ms < 0:
             raise BertftError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if self.deadline_ms < 0:
+            raise BertftError(f"deadline_ms must be >= 0 (0: none), got {self.deadline_ms}")
+        if self.max_queue and self.max_queue < self.max_batch_texts:
+            # A request of max_batch_texts texts could never be admitted.
+            raise BertftError(
+                f"max_queue {self.max_queue} is below max_batch_texts {self.max_batch_texts}: "
+                "raise it, or 0 for no bound"
+            )
         if not 0 <= self.port < 65536:
             raise BertftError(f"port must be 0..65535, got {self.port}")
 

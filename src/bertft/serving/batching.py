@@ -7,12 +7,17 @@ several are waiting, the batch waits up to `max_wait_ms` more for stragglers to 
 A batch is filled round robin, up to `max_batch_size` texts from each waiting request in turn,
 so a request of many texts takes several passes and single texts that arrive meanwhile ride
 along in the next one rather than waiting for all of it.
+
+The queue is bounded: past `max_queue` waiting texts a request is refused at once (`Overloaded`,
+with an estimate of when to retry) rather than queued behind minutes of work; a request may
+also carry a deadline, after which it leaves the queue and fails the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,7 +26,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PredictFn = Callable[[Sequence[str]], np.ndarray]
+PredictFn = Callable[[Sequence], np.ndarray]  # inputs (texts, or whatever predict takes) -> rows
+
+
+class Overloaded(Exception):
+    """Refused for load: the queue is full, or the request's deadline passed while it waited.
+    `retry_after`: whole seconds until the queue now waiting should have gone through."""
+
+    def __init__(self, message: str, retry_after: int, reason: str):
+        super().__init__(message)
+        self.retry_after, self.reason = retry_after, reason
 
 
 @dataclass
@@ -54,10 +68,13 @@ class MicroBatcher:
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
         on_batch: Callable[[int, float, list[float]], None] | None = None,
+        max_queue: int = 0,
     ):
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
+        self.max_queue = max_queue  # texts waiting at most; 0: unbounded
+        self.seconds_per_text = 0.0  # recent forward-pass time per text, for Retry-After
         # For metrics: (texts in the batch, seconds of its forward pass, seconds each request
         # starting in it waited for its first pass).
         self.on_batch = on_batch
@@ -78,13 +95,45 @@ class MicroBatcher:
                 await self._task
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, texts: list[str]) -> np.ndarray:
-        """The model's rows for `texts`, computed in batches with whatever else is waiting."""
+    async def call(self, fn: Callable, *args):
+        """`fn(*args)` on the model's thread, between forward passes."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def retry_after(self) -> int:
+        """Whole seconds (at least 1) for the texts waiting now to go through."""
+        return max(1, math.ceil(self.queued_texts * self.seconds_per_text))
+
+    async def submit(self, texts: list, timeout: float | None = None) -> np.ndarray:
+        """The model's rows for `texts`, computed in batches with whatever else is waiting.
+        Raises `Overloaded` at once when the queue has no room for them, or after `timeout`
+        seconds without an answer."""
+        if self.max_queue and self.queued_texts + len(texts) > self.max_queue:
+            raise Overloaded(
+                f"overloaded: {self.queued_texts} texts are waiting (the limit is "
+                f"{self.max_queue}); retry after the Retry-After seconds",
+                self.retry_after(),
+                "queue_full",
+            )
         request = _Request(list(texts), asyncio.get_running_loop().create_future())
         self.queued_texts += len(request.texts)
         self._waiting.append(request)
         self._arrived.set()
-        return await request.future
+        if timeout is None:
+            return await request.future
+        try:
+            # shield: on timeout the future is cancelled below, which the batcher sees and
+            # skips; its texts still waiting leave the queue count now.
+            return await asyncio.wait_for(asyncio.shield(request.future), timeout)
+        except asyncio.TimeoutError:
+            request.future.cancel()
+            self.queued_texts -= request.remaining
+            request.taken = len(request.texts)
+            raise Overloaded(
+                f"overloaded: no answer within the {timeout * 1000:g} ms deadline; retry "
+                f"after the Retry-After seconds",
+                self.retry_after(),
+                "deadline",
+            ) from None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,8 +151,16 @@ class MicroBatcher:
                     if not part.request.future.done():
                         part.request.future.set_exception(e)  # its other parts are skipped
                 continue
+            seconds = time.perf_counter() - started
+            # A moving average: the estimate follows the load without jumping on one pass.
+            per_text = seconds / len(texts)
+            self.seconds_per_text = (
+                per_text
+                if not self.seconds_per_text
+                else (0.8 * self.seconds_per_text + 0.2 * per_text)
+            )
             if self.on_batch:
-                self.on_batch(len(texts), time.perf_counter() - started, waits)
+                self.on_batch(len(texts), seconds, waits)
             offset = 0
             for part in batch:
                 request, size = part.request, part.end - part.start

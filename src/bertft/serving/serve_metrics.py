@@ -1,103 +1,110 @@
-"""Server metrics in the Prometheus text exposition format (version 0.0.4), written by hand:
-a few counters and histograms do not need a client library."""
+"""Server metrics for Prometheus, through prometheus_client.
+
+With several worker processes each keeps its own counts; prometheus_client's multiprocess mode
+(PROMETHEUS_MULTIPROC_DIR, set by `serve` for --workers > 1) has every worker write them to files
+in one folder, and a scrape of any worker sums them all: one /metrics for the whole server.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-
-class Histogram:
-    """Cumulative-bucket histogram of one labelled series family."""
-
-    def __init__(self, buckets: tuple[float, ...]):
-        self.buckets = buckets
-        self.series: dict[tuple, list[float]] = {}  # labels -> [count per bucket..., +Inf, sum]
-
-    def observe(self, value: float, labels: tuple = ()) -> None:
-        row = self.series.setdefault(labels, [0.0] * (len(self.buckets) + 2))
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                row[i] += 1
-        row[-2] += 1  # +Inf, which is also the count
-        row[-1] += value
-
-    def lines(self, name: str, label_names: tuple[str, ...]) -> list[str]:
-        out = []
-        for labels, row in sorted(self.series.items()):
-            base = [f'{k}="{v}"' for k, v in zip(label_names, labels, strict=True)]
-            bounds = [*(f"{b:g}" for b in self.buckets), "+Inf"]
-            for bound, count in zip(bounds, row[:-1], strict=True):
-                le = 'le="' + bound + '"'
-                out.append(f"{name}_bucket{{{','.join([*base, le])}}} {count:g}")
-            suffix = f"{{{','.join(base)}}}" if base else ""
-            out.append(f"{name}_sum{suffix} {row[-1]:.6f}")
-            out.append(f"{name}_count{suffix} {row[-2]:g}")
-        return out
+disable_created_metrics()  # *_created samples say when a worker started; nothing to scale on
 
 
 class ServerMetrics:
     """Requests by route and status, request latency, texts per forward pass, inference time,
-    time in the queue and the texts queued now."""
+    time in the queue, the texts queued now, and requests refused for load."""
 
     def __init__(self):
-        self._lock = threading.Lock()  # observed from the event loop and the inference thread
-        self.requests: dict[tuple[str, int], int] = defaultdict(int)
-        self.latency = Histogram(LATENCY_BUCKETS)
-        self.batch_size = Histogram(BATCH_BUCKETS)
-        self.inference = Histogram(LATENCY_BUCKETS)
-        self.queue_wait = Histogram(LATENCY_BUCKETS)
-        self.texts = 0
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "bertft_requests",
+            "HTTP requests by route and status code.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "bertft_request_errors",
+            "HTTP requests answered with a 4xx or 5xx.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "bertft_request_duration_seconds",
+            "Time from request to response.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "bertft_batch_size",
+            "Texts per forward pass (micro-batching).",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "bertft_inference_seconds",
+            "Time of one batched forward pass.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "bertft_queue_wait_seconds",
+            "Time a request waited for its forward pass.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        # livesum: across workers, the sum over the processes alive now
+        self.queued = Gauge(
+            "bertft_queued_texts",
+            "Texts waiting for a forward pass now.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.texts = Counter("bertft_texts", "Texts classified.", registry=r)
+        self.shed = Counter(
+            "bertft_shed_requests",
+            "Requests refused with 429 for load: queue_full or deadline.",
+            ["reason"],
+            registry=r,
+        )
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(route, status)] += 1
-            self.latency.observe(seconds, (route,))
+        self.requests.labels(route, str(status)).inc()
+        if status >= 400:
+            self.errors.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
 
     def batch(self, size: int, seconds: float, waits: list[float]) -> None:
-        with self._lock:
-            self.batch_size.observe(size)
-            self.inference.observe(seconds)
-            for wait in waits:
-                self.queue_wait.observe(wait)
-            self.texts += size
+        self.batch_size.observe(size)
+        self.inference.observe(seconds)
+        for wait in waits:
+            self.queue_wait.observe(wait)
+        self.texts.inc(size)
 
-    def render(self, queued_texts: int = 0) -> str:
-        with self._lock:
-            lines = [
-                "# HELP bertft_requests_total HTTP requests by route and status code.",
-                "# TYPE bertft_requests_total counter",
-                *(
-                    f'bertft_requests_total{{route="{r}",code="{c}"}} {n}'
-                    for (r, c), n in sorted(self.requests.items())
-                ),
-                "# HELP bertft_request_errors_total HTTP requests answered with a 4xx or 5xx.",
-                "# TYPE bertft_request_errors_total counter",
-                *(
-                    f'bertft_request_errors_total{{route="{r}",code="{c}"}} {n}'
-                    for (r, c), n in sorted(self.requests.items())
-                    if c >= 400
-                ),
-                "# HELP bertft_request_duration_seconds Time from request to response.",
-                "# TYPE bertft_request_duration_seconds histogram",
-                *self.latency.lines("bertft_request_duration_seconds", ("route",)),
-                "# HELP bertft_batch_size Texts per forward pass (micro-batching).",
-                "# TYPE bertft_batch_size histogram",
-                *self.batch_size.lines("bertft_batch_size", ()),
-                "# HELP bertft_inference_seconds Time of one batched forward pass.",
-                "# TYPE bertft_inference_seconds histogram",
-                *self.inference.lines("bertft_inference_seconds", ()),
-                "# HELP bertft_queue_wait_seconds Time a request waited for its forward pass.",
-                "# TYPE bertft_queue_wait_seconds histogram",
-                *self.queue_wait.lines("bertft_queue_wait_seconds", ()),
-                "# HELP bertft_queued_texts Texts waiting for a forward pass now.",
-                "# TYPE bertft_queued_texts gauge",
-                f"bertft_queued_texts {queued_texts}",
-                "# HELP bertft_texts_total Texts classified.",
-                "# TYPE bertft_texts_total counter",
-                f"bertft_texts_total {self.texts}",
-            ]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The exposition of every worker's metrics (multiprocess mode) or of this one's."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
