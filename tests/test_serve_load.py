@@ -83,6 +83,7 @@ def test_a_request_past_its_deadline_leaves_the_queue():
     assert after.ravel().tolist() == [4]
 
 
+@pytest.mark.slow  # a server under a flood: about 25 s on 2 busy cores
 def test_flood_gets_429_with_retry_after_never_5xx_and_the_server_recovers(tiny_trained):
     """200 requests of 8 texts at once against a queue of 16 texts, one text a pass."""
     flags = ("--max_queue", "16", "--max_batch_texts", "8", "--max_batch_size", "1")
@@ -187,6 +188,7 @@ def test_huggingface_hub_inference_client(keyed_server, tiny_trained):
     assert refused.returncode != 0 and "401" in refused.stderr
 
 
+@pytest.mark.slow  # two workers each load the model: about 40 s on 2 busy cores
 def test_metrics_sum_every_worker(tiny_trained):
     """Two workers: requests on fresh connections until both have answered; then one scrape
     (answered by either) counts every request, which one worker's own counts could not."""
