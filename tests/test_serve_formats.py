@@ -107,6 +107,8 @@ def test_json_lines_one_answer_a_line_in_order(server, reference):
     assert [a["label"] for a in as_json["predictions"]] == reference.predict(TEXTS)
     bad = post(server, '"goal"\n{"text": ', "application/jsonlines")
     assert bad.status_code == 400 and "line 2 is not valid JSON" in bad.json()["error"]
+    extra = post(server, '{"inputs": "goal", "parameters": {}}', "application/jsonlines")
+    assert extra.status_code == 422 and "line 1: unknown field(s) parameters" in extra.text
 
 
 def test_csv_one_text_a_row_and_answers_by_accept(server, reference):

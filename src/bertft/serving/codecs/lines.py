@@ -25,7 +25,6 @@ from bertft.serving.codecs.base import (
     RequestError,
     check_items,
     item_of,
-    kind,
 )
 
 
@@ -44,8 +43,11 @@ def decode_jsonlines(body: bytes, ctx: Context) -> Decoded:
         except ValueError as e:
             raise RequestError(400, f"line {number} is not valid JSON: {e}") from None
         if isinstance(value, dict) and "inputs" in value:
-            if set(value) != {"inputs"}:
-                raise RequestError(422, f'line {number}: expected only "inputs", got {kind(value)}')
+            extra = sorted(set(value) - {"inputs"})
+            if extra:
+                raise RequestError(
+                    422, f'line {number}: unknown field(s) {", ".join(extra)} beside "inputs"'
+                )
             value = value["inputs"]
         items.append(item_of(value, f"line {number}", ctx))
     return Decoded(check_items(items, "the body", ctx), Options(), layout=_predictions)
