@@ -48,22 +48,31 @@ def post_requests(url: str, bodies: list[dict]) -> tuple[str, int, list[bytes]]:
     return parts.hostname, parts.port or 80, raw
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> int:
-    """Read one response; returns its status code."""
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, float]:
+    """Read one response; returns its status code and its Retry-After seconds (0 if none)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
-    length = 0
+    length, retry_after = 0, 0.0
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
+        elif line[:12].lower() == b"retry-after:":
+            retry_after = float(line[12:])
     await reader.readexactly(length)
-    return status
+    return status, retry_after
 
 
 async def run_load(
-    url: str, bodies: list[dict], concurrency: int, requests: int, seconds: float, warmup: int = 10
+    url: str,
+    bodies: list[dict],
+    concurrency: int,
+    requests: int,
+    seconds: float,
+    warmup: int = 10,
+    honour_retry_after: bool = False,
 ) -> LoadResult:
-    """Until `requests` answers are in or `seconds` pass."""
+    """Until `requests` answers are in or `seconds` pass. `honour_retry_after`: after a 429 a
+    client waits the seconds the server asked for, as well-behaved clients do."""
     host, port, raw = post_requests(url, bodies)
     latencies: list[float] = []
     errors = shed = 0
@@ -84,7 +93,7 @@ async def run_load(
             started = time.perf_counter()
             writer.write(request)
             try:
-                status = await _read_answer(reader)
+                status, retry_after = await _read_answer(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
                 errors += 1
                 return
@@ -92,6 +101,8 @@ async def run_load(
                 latencies.append(time.perf_counter() - started)
             elif status == 429:
                 shed += 1
+                if honour_retry_after:
+                    await asyncio.sleep(min(retry_after, max(0.0, deadline - time.perf_counter())))
             else:
                 errors += 1
 
@@ -103,14 +114,22 @@ async def run_load(
     return LoadResult(concurrency, latencies, errors, wall, shed)
 
 
-def load(url: str, bodies: list[dict], concurrency: int, requests: int, seconds: float):
+def load(
+    url: str,
+    bodies: list[dict],
+    concurrency: int,
+    requests: int,
+    seconds: float,
+    honour_retry_after: bool = False,
+):
     """run_load on uvloop when installed (cheaper per request), else the default loop."""
+    run = run_load(url, bodies, concurrency, requests, seconds, 10, honour_retry_after)
     try:
         import uvloop
 
-        return uvloop.run(run_load(url, bodies, concurrency, requests, seconds))
+        return uvloop.run(run)
     except ImportError:
-        return asyncio.run(run_load(url, bodies, concurrency, requests, seconds))
+        return asyncio.run(run)
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ and requests/s, the model's bare forward time, and the ratios the targets are st
     python bench/serve_load.py --model runs/trec --only flood
 
 The flood scenario drives the torch server far past its capacity (--flood_concurrency
-connections, each sending again as soon as it is answered) twice: with an unbounded queue and
-with shedding (--max_queue): answered requests/s, their p50/p99, and the 429s.
+connections, each sending again as soon as it is answered) three times: with an unbounded
+queue; with shedding (--max_queue) and clients that wait Retry-After after a 429; with shedding
+and clients that retry at once. It reports answered requests/s, their p50/p99, and the 429s.
 
 The load generator shares the CPU with the server it measures, so it is written to cost tens of
 microseconds per request; on a shared machine the figures are noisy, the ratios less so (every
@@ -107,11 +108,16 @@ def flood(model: Path, texts: list[str], args) -> list[dict]:
     bodies = [{"text": t} for t in texts]
     base = [sys.executable, "-m", "bertft", "serve", "--port", "0", "--model", str(model)]
     base += ["--max_batch_texts", str(args.flood_queue)]  # a request must fit the queue
-    for name, queue in (("unbounded queue", 0), ("shedding", args.flood_queue)):
+    variants = (
+        ("unbounded queue", 0, False),
+        ("shedding, clients wait Retry-After", args.flood_queue, True),
+        ("shedding, clients retry at once", args.flood_queue, False),
+    )
+    for name, queue, polite in variants:
         proc, url = start(base + ["--max_queue", str(queue)], {})
         try:
             c = args.flood_concurrency
-            r = load(f"{url}/predict", bodies, c, 10**9, args.seconds)
+            r = load(f"{url}/predict", bodies, c, 10**9, args.seconds, honour_retry_after=polite)
         finally:
             stop(proc)
         row = {
@@ -127,7 +133,7 @@ def flood(model: Path, texts: list[str], args) -> list[dict]:
         }
         rows.append(row)
         print(
-            f"flood {name:<16} c={c} {row['answered']:>5} answered "
+            f"flood {name:<36} c={c} {row['answered']:>5} answered "
             f"({row['answered_per_s']:.1f}/s)  p50 {row['p50_ms']:7.1f} ms  "
             f"p99 {row['p99_ms']:7.1f} ms  {r.shed} x 429  {r.errors} errors",
             flush=True,

@@ -99,6 +99,16 @@ class MicroBatcher:
         """`fn(*args)` on the model's thread, between forward passes."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def check_room(self, count: int) -> None:
+        """Raise `Overloaded` when `count` more texts would take the queue past `max_queue`."""
+        if self.max_queue and self.queued_texts + count > self.max_queue:
+            raise Overloaded(
+                f"overloaded: {self.queued_texts} texts are waiting (the limit is "
+                f"{self.max_queue}); retry after the Retry-After seconds",
+                self.retry_after(),
+                "queue_full",
+            )
+
     def retry_after(self) -> int:
         """Whole seconds (at least 1) for the texts waiting now to go through."""
         return max(1, math.ceil(self.queued_texts * self.seconds_per_text))
@@ -107,13 +117,7 @@ class MicroBatcher:
         """The model's rows for `texts`, computed in batches with whatever else is waiting.
         Raises `Overloaded` at once when the queue has no room for them, or after `timeout`
         seconds without an answer."""
-        if self.max_queue and self.queued_texts + len(texts) > self.max_queue:
-            raise Overloaded(
-                f"overloaded: {self.queued_texts} texts are waiting (the limit is "
-                f"{self.max_queue}); retry after the Retry-After seconds",
-                self.retry_after(),
-                "queue_full",
-            )
+        self.check_room(len(texts))
         request = _Request(list(texts), asyncio.get_running_loop().create_future())
         self.queued_texts += len(request.texts)
         self._waiting.append(request)

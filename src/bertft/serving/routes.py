@@ -57,6 +57,9 @@ async def predict(request: Request) -> Response:
         content_type = codecs.media_type(request.headers.get("content-type"))
         codecs.check_content_type(content_type)
         accept = codecs.accepted_type(request.headers.get("accept"), content_type)
+        # A full queue refuses before reading and decoding the body: under a flood the 429s
+        # must cost as little as possible, or they take the cores from the model.
+        state.batcher.check_room(1)
         body = await read_body(request, settings.max_body_bytes)
         decoded = codecs.decode(body, content_type, state.context)
         if not decoded.options.truncate:
