@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertft.errors import BertftError
-from bertft.flags import coerce, load_yaml, opt, resolve_aliases
+from bertft.flags import aliases_of, coerce, load_yaml, opt, resolve_aliases
 
 __all__ = ["DataConfig", "TrainConfig", "load_yaml", "opt", "train_config_from"]
 
@@ -31,6 +31,22 @@ class DataConfig:
         "bundled dataset name, a CSV/TSV/JSON/JSONL/Parquet file, a folder "
         "saved with datasets.save_to_disk, or a hub dataset name (online)",
         aliases=("train_file", "dataset_name"),
+    )
+    data_config: str | None = opt(
+        None,
+        "configuration of a hub dataset (e.g. 'sst2' of 'glue')",
+        aliases=("dataset_config_name",),
+    )
+    train_split_name: str = opt("train", "split of a saved or hub dataset to train on")
+    validation_split_name: str | None = opt(
+        None,
+        "split of --data to validate on (saved or hub dataset), or of --validation_data "
+        "(default there: validation)",
+    )
+    test_split_name: str | None = opt(
+        None,
+        "split of --data to test on (saved or hub dataset), or of --test_data "
+        "(default there: test)",
     )
     validation_data: str | None = opt(
         None,
@@ -61,12 +77,12 @@ class DataConfig:
     def validate(self) -> None:
         if not 0.0 < self.validation_split < 1.0:
             raise BertftError(
-                f"--validation_split must be between 0 and 1, got {self.validation_split}"
+                f"validation_split must be between 0 and 1, got {self.validation_split}"
             )
         for name in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise BertftError(f"--{name} must be at least 1, got {value}")
+                raise BertftError(f"{name} must be at least 1, got {value}")
 
 
 @dataclass
@@ -144,6 +160,9 @@ class TrainConfig:
         None, "hub repository for --push_to_hub, e.g. user/my-model", aliases=("hub_model_id",)
     )
     data: DataConfig = field(default_factory=DataConfig)
+    # Every other TrainingArguments setting given (lr_scheduler_type, optim, ...): checked by
+    # bertft.passthrough, handed to the Trainer as they are
+    training_arguments: dict[str, Any] = field(default_factory=dict, metadata={"flag": False})
 
     def validate(self) -> None:
         self.data.validate()
@@ -160,19 +179,19 @@ class TrainConfig:
         for name in positive + optional:
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise BertftError(f"--{name} must be positive, got {value}")
+                raise BertftError(f"{name} must be positive, got {value}")
         if self.metric_for_best_model not in ("accuracy", "f1_macro", "f1_weighted", "loss"):
             raise BertftError(
-                f"--metric_for_best_model must be accuracy, f1_macro, f1_weighted or loss, "
+                f"metric_for_best_model must be accuracy, f1_macro, f1_weighted or loss, "
                 f"got '{self.metric_for_best_model}'"
             )
         if self.report_to not in TRACKERS:
             raise BertftError(
-                f"--report_to must be one of {', '.join(TRACKERS)}, got '{self.report_to}'"
+                f"report_to must be one of {', '.join(TRACKERS)}, got '{self.report_to}'"
             )
         # Refused here, before any training: finding out after an hour-long run is too late.
         if self.push_to_hub and not self.repository_id:
-            raise BertftError("--push_to_hub needs --repository_id (e.g. your-name/model-name)")
+            raise BertftError("push_to_hub needs repository_id (e.g. your-name/model-name)")
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
@@ -186,8 +205,9 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat, YAML-ready: the same keys the flags and `--config` use."""
-        flat = {k: v for k, v in dataclasses.asdict(self).items() if k != "data"}
-        return {**flat, **dataclasses.asdict(self.data)}
+        flat = dataclasses.asdict(self)
+        data, passed = flat.pop("data"), flat.pop("training_arguments")
+        return {**flat, **data, **passed}
 
 
 def train_config_from(values: dict[str, Any], source: str = "settings") -> TrainConfig:
@@ -195,17 +215,31 @@ def train_config_from(values: dict[str, Any], source: str = "settings") -> Train
     their Hugging Face aliases), refusing unknown ones."""
     values = normalize_keys(values, source)
     data_keys = {f.name for f in dataclasses.fields(DataConfig)}
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {"data"}
-    unknown = sorted(set(values) - data_keys - train_keys)
-    if unknown:
-        raise BertftError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "training_arguments"}
+    others = {k: v for k, v in values.items() if k not in data_keys | train_keys}
+    if "training_arguments" in values:  # from Python: training_arguments={"optim": ...}
+        others = {**dict(values.pop("training_arguments") or {}), **others}
+        others.pop("training_arguments", None)
+    passed = {}
+    if others:
+        from bertft.passthrough import split_settings
+
+        passed = split_settings(others, source, setting_names())
     data = DataConfig(
         **coerce(DataConfig, {k: v for k, v in values.items() if k in data_keys}, source)
     )
     train = coerce(TrainConfig, {k: v for k, v in values.items() if k in train_keys}, source)
-    cfg = TrainConfig(**train, data=data)
+    cfg = TrainConfig(**train, data=data, training_arguments=passed)
     cfg.validate()
     return cfg
+
+
+def setting_names() -> set[str]:
+    """bertft's own train settings and their aliases."""
+    names = set()
+    for cls in (TrainConfig, DataConfig):
+        names |= {f.name for f in dataclasses.fields(cls)} | set(aliases_of(cls))
+    return names | set(PRECISION_SWITCHES)
 
 
 def normalize_keys(values: dict[str, Any], source: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import sys
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,8 @@ FILE_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -131,9 +133,10 @@ def read_examples(
     labels_required: bool = True,
     strict: bool = False,
     split: str = "train",
+    config: str | None = None,
 ) -> Examples:
     """Read labelled (or, with labels_required=False, possibly unlabelled) texts from a bundled
-    dataset name, a file, a saved dataset folder or a hub dataset name."""
+    dataset name, a file, a saved dataset folder or a hub dataset name (its `config`)."""
     if source in BUNDLED:
         texts, labels = load_bundled(source)
         examples = Examples(
@@ -143,12 +146,14 @@ def read_examples(
             [f"row {i + 1}" for i in range(len(texts))],
         )
     else:
-        frame, origin, rows = _read_table(source, split)
+        frame, origin, rows = _read_table(source, split, config)
         examples = _from_frame(frame, origin, rows, text_column, label_column, labels_required)
     return _check(examples, strict)
 
 
-def _read_table(source: str, split: str) -> tuple[pd.DataFrame, str, list[str] | None]:
+def _read_table(
+    source: str, split: str, config: str | None = None
+) -> tuple[pd.DataFrame, str, list[str] | None]:
     path = Path(source).expanduser()
     if path.is_dir():
         return _read_saved_dataset(path, split)
@@ -157,7 +162,7 @@ def _read_table(source: str, split: str) -> tuple[pd.DataFrame, str, list[str] |
     # "user/name" is a hub id; "data/train.csv", "./x" or "/x" are paths that do not exist.
     if path.suffix.lower() in FILE_FORMATS or source.startswith((".", "/", "~")):
         raise BertftError(f"{source}: no such file or folder")
-    return _read_hub(source, split)
+    return _read_hub(source, split, config)
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, str, list[str] | None]:
@@ -262,19 +267,21 @@ def _read_saved_dataset(path: Path, split: str) -> tuple[pd.DataFrame, str, None
     return _with_label_names(loaded), origin, None
 
 
-def _read_hub(name: str, split: str) -> tuple[pd.DataFrame, str, None]:
+def _read_hub(name: str, split: str, config: str | None = None) -> tuple[pd.DataFrame, str, None]:
     import datasets
 
     try:
-        loaded = datasets.load_dataset(name, split=split)
+        loaded = datasets.load_dataset(name, config, split=split)
     except Exception as e:  # offline, unknown name, no such split: all say the same to a user
         bundled = ", ".join(BUNDLED)
         raise BertftError(
             f"'{name}' is not a bundled dataset ({bundled}), a local file or a saved dataset "
-            f"folder, and the Hugging Face hub could not provide its '{split}' split "
+            f"folder, and the Hugging Face hub could not provide its '{split}' split"
+            f"{f' of configuration {config!r}' if config else ''} "
             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no details'})"
         ) from None
-    return _with_label_names(loaded), f"hub dataset '{name}' [{split}]", None
+    where = f"{config}, {split}" if config else split
+    return _with_label_names(loaded), f"hub dataset '{name}' [{where}]", None
 
 
 def _with_label_names(dataset) -> pd.DataFrame:
@@ -367,10 +374,11 @@ def _check(examples: Examples, strict: bool) -> Examples:
             f"empty text ({len(empty)} empty in all; drop --strict to skip them)"
         )
     if empty:
-        print(
-            f"bertft: skipped {len(empty)} empty text(s) in {examples.origin} "
-            f"(first: {examples.rows[empty[0]]}); --strict refuses them",
-            file=sys.stderr,
+        log.warning(
+            "bertft: skipped %d empty text(s) in %s (first: %s); strict refuses them",
+            len(empty),
+            examples.origin,
+            examples.rows[empty[0]],
         )
         empty_set = set(empty)
         examples = examples.subset([i for i in range(len(examples)) if i not in empty_set])
@@ -384,13 +392,32 @@ def _check(examples: Examples, strict: bool) -> Examples:
 
 def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
     """Train / validation (/ test) examples and the label map, all checked."""
-    read = dict(text_column=cfg.text_column, label_column=cfg.label_column, strict=cfg.strict)
-    train = read_examples(cfg.data, **read)
-    if cfg.validation_data:
-        validation = read_examples(cfg.validation_data, split="validation", **read)
+    read = dict(
+        text_column=cfg.text_column,
+        label_column=cfg.label_column,
+        strict=cfg.strict,
+        config=cfg.data_config,
+    )
+    train = read_examples(cfg.data, split=cfg.train_split_name, **read)
+    for kind in ("train", "validation", "test"):
+        source = getattr(cfg, f"{kind}_data", None) or cfg.data
+        named = getattr(cfg, f"{kind}_split_name")
+        if named and named != "train" and not _has_splits(source):
+            raise BertftError(
+                f"{kind}_split_name {named}: {source} has no named splits (only saved and hub "
+                f"datasets do)" + (f"; give {kind}_data instead" if kind != "train" else "")
+            )
+    # A split name alone reads that split of --data (saved or hub dataset)
+    val_source = cfg.validation_data or (cfg.data if cfg.validation_split_name else None)
+    if val_source:
+        split = cfg.validation_split_name or "validation"
+        validation = read_examples(val_source, split=split, **read)
     else:
         train, validation = stratified_split(train, cfg.validation_split, seed)
-    test = read_examples(cfg.test_data, split="test", **read) if cfg.test_data else None
+    test_source = cfg.test_data or (cfg.data if cfg.test_split_name else None)
+    test = None
+    if test_source:
+        test = read_examples(test_source, split=cfg.test_split_name or "test", **read)
 
     counts = Counter(train.labels)
     if len(counts) < 2:
@@ -413,6 +440,10 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
     validation = _sample(validation, cfg.max_eval_samples, seed)
     test = _sample(test, cfg.max_eval_samples, seed) if test is not None else None
     return LabeledSplits(train, validation, test, LabelMap.from_labels(list(counts)))
+
+
+def _has_splits(source: str) -> bool:
+    return source not in BUNDLED and not Path(source).expanduser().is_file()
 
 
 def stratified_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:

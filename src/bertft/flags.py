@@ -101,7 +101,7 @@ def add_settings_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     get their own call), aliases as extra option strings of the same flag."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(f.default_factory):
+        if dataclasses.is_dataclass(f.default_factory) or f.metadata.get("flag") is False:
             continue
         names = [f"--{f.name}", *(f"--{a}" for a in f.metadata.get("aliases", ()))]
         kind = base_type(hints[f.name])

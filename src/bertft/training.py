@@ -6,7 +6,7 @@ train -> final evaluation -> files. Only the main process writes files.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run, slow_saves_for_tests
+from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.class_weights import resolve_class_weights
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
@@ -29,12 +29,13 @@ from bertft.hub import check_repository_id, push_folder
 from bertft.metrics import (
     classification_metrics,
     cross_entropy,
-    format_report,
     probability_report,
     softmax,
 )
 from bertft.model import load_classifier, load_tokenizer
 from bertft.trackers import check_tracker, point_tensorboard_at
+
+log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 
@@ -105,7 +106,6 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     )
     trainer.set_class_weights(list(class_weights.values()) if class_weights else None)
     point_tensorboard_at(trainer, out / "runs")
-    slow_saves_for_tests(trainer)
     main_process = trainer.is_world_process_zero()
     if main_process:
         _say(
@@ -154,14 +154,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     trainer.save_model(str(out))  # every rank calls it; the Trainer lets one write
     if main_process:
         _save_outputs(out, cfg, metrics, splits, probs)
-        print(format_report(validation))
-        print(
-            f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
-            f"{validation['f1_macro']:.4f}; model saved to {out} (report: {out / 'report.html'})"
-        )
         if cfg.push_to_hub:
             url = push_folder(out, cfg.repository_id)
-            print(f"pushed to {url}")
+            metrics["pushed_to"] = url
+            log.info("pushed to %s", url)
     return metrics
 
 
@@ -242,7 +238,12 @@ def _trainer_class():
             outputs = model(**inputs)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
             weight = self.class_weights.to(logits.device)
-            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
+            loss = torch.nn.functional.cross_entropy(
+                logits.float(),
+                labels,
+                weight=weight,
+                label_smoothing=self.args.label_smoothing_factor,
+            )
             return (loss, outputs) if return_outputs else loss
 
     return SeededTrainer
@@ -250,10 +251,11 @@ def _trainer_class():
 
 def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
     import torch
-    from transformers import TrainingArguments
+
+    from bertft.passthrough import training_arguments
 
     on_cpu = not torch.cuda.is_available()
-    return TrainingArguments(
+    base = dict(
         output_dir=str(checkpoint_dir),
         learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
@@ -287,6 +289,9 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         dataloader_num_workers=0,  # tokenized tensors are in memory; workers only add latency
         disable_tqdm=False,
     )
+    # Any other TrainingArguments setting the user gave goes on top (bertft's own are refused
+    # in config); transformers validates the whole.
+    return training_arguments(base, cfg.training_arguments)
 
 
 def _logits(predictions) -> np.ndarray:
@@ -342,6 +347,18 @@ def _run_identity(
         # interruption and the resume changes the loss. Only when set, so that unweighted
         # checkpoints made before the option existed still resume.
         **({"class_weights": class_weights} if class_weights else {}),
+        # The same goes for the TrainingArguments passed through, and hub configs and splits.
+        **({"training_arguments": cfg.training_arguments} if cfg.training_arguments else {}),
+        **{
+            k: getattr(cfg.data, k)
+            for k in ("data_config", "validation_split_name", "test_split_name")
+            if getattr(cfg.data, k)
+        },
+        **(
+            {"train_split_name": cfg.data.train_split_name}
+            if cfg.data.train_split_name != "train"
+            else {}
+        ),
     }
 
 
@@ -384,4 +401,4 @@ def _save_outputs(
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    log.info(message)
