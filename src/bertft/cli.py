@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bertft.config import (
     DataConfig,
     TrainConfig,
     normalize_keys,
+    setting_names,
     train_config_from,
 )
 from bertft.errors import BertftError, Interrupted
@@ -36,13 +38,14 @@ from bertft.settings import EvaluateSettings, ExportSettings, PredictSettings, S
 
 
 def main(argv: list[str] | None = None) -> int:
+    _show_logs()
     parser = _parser()
     argv = sys.argv[1:] if argv is None else argv
     args, extras = parser.parse_known_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    if extras:
+    if extras and args.run is not _train:  # train passes them to TrainingArguments
         args.command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if args.run in (_evaluate, _predict, _export, _serve):
         # transformers draws a "Loading weights" progress bar on every model load: noise in
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         if args.run is _train:
-            return _train(args, argv)
+            return _train(args, argv, extras)
         cls = args.settings_class
         settings = settings_from(cls, {**env_defaults(cls), **given(args, cls)}, "flags")
         return args.run(settings) or 0
@@ -66,6 +69,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bertft: interrupted", file=sys.stderr)
         return 130
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (tests swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _show_logs() -> None:
+    """The library reports through logging; the CLI shows its messages as they are, on stderr."""
+    logger = logging.getLogger("bertft")
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 # name, settings, what it does (one line), its longer description
@@ -127,6 +152,15 @@ def _parser() -> argparse.ArgumentParser:
         "fine-tune a model on labelled texts",
         "Fine-tune a model on labelled texts. Every flag can also be a key of the --config "
         "YAML file (flags win); Hugging Face's names are accepted too (listed after each flag).",
+        epilog="Every other transformers TrainingArguments setting passes through to the "
+        "Trainer, as a flag or a YAML key: e.g. --lr_scheduler_type cosine "
+        "--label_smoothing_factor 0.1 --gradient_checkpointing --optim adamw_torch "
+        "--torch_compile. --help_training_arguments lists them.",
+    )
+    train.add_argument(
+        "--help_training_arguments",
+        action="store_true",
+        help="list the TrainingArguments settings that pass through, and exit",
     )
     train.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings below")
     train.add_argument(
@@ -165,10 +199,19 @@ class NoSettings:
     """A command without settings."""
 
 
-def _train(args: argparse.Namespace, argv: list[str]) -> int:
+def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
+    if args.help_training_arguments:
+        from bertft.passthrough import describe
+
+        sys.stdout.write(describe(setting_names()))
+        return 0
     values = normalize_keys(load_yaml(args.config), args.config) if args.config else {}
     flags = {**given(args, TrainConfig), **given(args, DataConfig)}
     flags |= {k: getattr(args, k) for k in PRECISION_SWITCHES if hasattr(args, k)}
+    if extras:  # read by transformers' own parser
+        from bertft.passthrough import parse_flags
+
+        flags |= parse_flags(extras, setting_names())
     source = args.config or "flags"
     # checked before launching anything
     cfg = train_config_from({**values, **normalize_keys(flags, "flags")}, source)
@@ -180,9 +223,18 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
             launch(args.nproc, _without_nproc(argv))
 
-    from bertft.training import train
+    from bertft.api import run
+    from bertft.distributed import is_main_process
+    from bertft.metrics import format_report
 
-    train(cfg)
+    result = run(cfg)
+    if is_main_process():
+        validation, out = result.metrics["validation"], result.output_dir
+        print(format_report(validation))
+        print(
+            f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
+            f"{validation['f1_macro']:.4f}; model saved to {out} (report: {out / 'report.html'})"
+        )
     return 0
 
 

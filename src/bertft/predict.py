@@ -207,6 +207,24 @@ class Classifier:
         device = str(model.device)
         return cls(logits, tokenizer, labels, max_length, batch_size, "torch", "", device)
 
+    def __call__(self, texts: str | Sequence[str], top_k: int | None = 1) -> list:
+        """Answers as `pipeline("text-classification")` does for the same model: for a list of
+        texts, one `{"label", "score"}` per text (top_k=1), or per text a list of the `top_k`
+        best, best first (top_k > 1; None: every label). A single string gives its own answer:
+        `[{"label", "score"}]`, or the list of its `top_k` best."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        k = len(self.labels) if top_k is None else top_k
+        if k < 1:
+            raise BertftError(f"top_k must be at least 1, got {top_k}")
+        answers = [
+            [{"label": label, "score": score} for label, score in best]
+            for best in self.top_k(batch, k)
+        ]
+        if top_k == 1:
+            return [best[0] for best in answers]
+        return answers[0] if single else answers
+
     @property
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
