@@ -96,6 +96,19 @@ def topic_csv(tmp_path) -> Path:
     return path
 
 
+HOOKS = Path(__file__).parent / "hooks"
+
+
+def slowed_env(**hooks: float) -> dict[str, str]:
+    """The environment for a `bertft` subprocess slowed by tests/hooks/sitecustomize.py:
+    step_seconds=, save_seconds= (none given: the plain environment, hub off)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if hooks:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOKS), env.get("PYTHONPATH")]))
+        env |= {f"BERTFT_TEST_{k.upper()}": str(v) for k, v in hooks.items()}
+    return env
+
+
 def tiny_train_args(model: Path, data: Path | str, out: Path, *extra: str) -> list[str]:
     """`bertft train` flags that make the tiny model learn the topics in a few seconds."""
     return [

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_train_args, topic_frame
+from conftest import slowed_env, tiny_train_args, topic_frame
 from safetensors.torch import load_file
 
 from bertft.checkpoint import last_whole_checkpoint
@@ -183,10 +183,8 @@ def test_nproc_launches_torchrun_and_sigterm_to_it_resumes_exactly(
 ):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "bertft", *run_args(still_model, data, out, 8), "--nproc=2"]
-    slow = {"BERTFT_TEST_STEP_SECONDS": "0.3", "PYTHONUNBUFFERED": "1"}
-    launcher = subprocess.Popen(
-        command, env={**os.environ, **slow}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    env = {**slowed_env(step_seconds=0.3), "PYTHONUNBUFFERED": "1"}
+    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # Wait for the first epoch's checkpoint, then interrupt in the middle of the second.
     deadline = time.monotonic() + 180
     while last_whole_checkpoint(out / "checkpoints") is None and time.monotonic() < deadline:

@@ -7,7 +7,6 @@ bit for bit (fp32 on CPU), and the same validation metrics as an uninterrupted r
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -17,12 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import tiny_train_args, topic_frame
+from conftest import slowed_env, tiny_train_args, topic_frame
 
 from bertft.cli import main
 
 TRAIN_FLAGS = ("--epochs", "5", "--save_steps", "7")
 TIMING = ("samples_per_second", "seconds")
+# Seeded: a failure at one interruption moment can be run again at that same moment.
+MOMENTS = random.Random(16)
 
 
 def _command(model: Path, data: Path, out: Path, *flags: str) -> list[str]:
@@ -31,11 +32,9 @@ def _command(model: Path, data: Path, out: Path, *flags: str) -> list[str]:
 
 
 def _start(model, data, out, *flags: str, **hooks: float) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env |= {f"BERTFT_TEST_{k.upper()}": str(v) for k, v in hooks.items()}
     return subprocess.Popen(
         _command(model, data, out, *flags),
-        env=env,
+        env=slowed_env(**hooks),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -90,7 +89,7 @@ def test_sigterm_checkpoints_exits_143_and_resumes_exactly(setup):
     out = root / "sigterm"
     proc = _start(model, data, out, step_seconds=0.05)
     _wait_for_training(out, proc)
-    time.sleep(random.uniform(0.0, 1.5))  # a random step, somewhere in the run
+    time.sleep(MOMENTS.uniform(0.0, 1.5))  # a random step, somewhere in the run
     proc.send_signal(signal.SIGTERM)
     code, err = _finish(proc)
     assert code == 143, err[-2000:]
@@ -161,7 +160,7 @@ def test_sigkill_at_random_moments_even_mid_save_never_corrupts(setup):
                 assert proc.poll() is None, "finished without a checkpoint write to kill"
                 time.sleep(0.01)
         else:
-            time.sleep(random.uniform(3.0, 7.0))  # setup, training or saving
+            time.sleep(MOMENTS.uniform(3.0, 7.0))  # setup, training or saving
         proc.kill()
         stderr += proc.communicate()[1]
         if attempt == 0:

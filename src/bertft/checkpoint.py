@@ -10,10 +10,9 @@ afresh.
 from __future__ import annotations
 
 import json
-import os
+import logging
 import shutil
 import signal
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from bertft.errors import EXIT_CODES, BertftError
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"  # what the checkpoints were made from; a resume must match it
 
@@ -92,7 +93,7 @@ def prepare_run(
         # Our own unfinished run: continue it, or restart it if it never reached a checkpoint.
         check_same_run(checkpoints, run)
         for path in remove_partial_checkpoints(checkpoints):
-            print(f"bertft: removed incomplete checkpoint {path}", file=sys.stderr)
+            log.warning("bertft: removed incomplete checkpoint %s", path)
         return last_whole_checkpoint(checkpoints)
     if occupied:
         if not overwrite:
@@ -136,8 +137,6 @@ class SaveGuard(TrainerCallback):
         self.save_seconds = save_every_minutes * 60 if save_every_minutes else None
         self.signum: int | None = None
         self.last_save = time.monotonic()
-        # Test hook: slow each step so a test's signal lands mid-run (see tests/test_resume.py).
-        self.step_delay = float(os.environ.get("BERTFT_TEST_STEP_SECONDS", "0"))
 
     @contextmanager
     def installed(self):
@@ -151,14 +150,12 @@ class SaveGuard(TrainerCallback):
     def _on_signal(self, signum, frame) -> None:
         if self.signum is None:
             self.signum = signum
-            print(
-                f"\nbertft: {signal.Signals(signum).name} received; saving a checkpoint after "
-                f"this step, then stopping",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                "\nbertft: %s received; saving a checkpoint after this step, then stopping",
+                signal.Signals(signum).name,
             )
         else:  # a second signal must not cut the save short
-            print("bertft: still saving the checkpoint; please wait", file=sys.stderr, flush=True)
+            log.warning("bertft: still saving the checkpoint; please wait")
 
     def _stop_requested(self, device) -> bool:
         flag = self.signum is not None
@@ -175,8 +172,6 @@ class SaveGuard(TrainerCallback):
         return flag
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.step_delay:
-            time.sleep(self.step_delay)
         if self._stop_requested(args.device):
             control.should_training_stop = True
         due_by_steps = self.save_steps and state.global_step % self.save_steps == 0
@@ -202,18 +197,3 @@ class StepSeeder(TrainerCallback):
         import torch
 
         torch.manual_seed(self.seed * 1_000_003 + state.global_step)
-
-
-def slow_saves_for_tests(trainer) -> None:
-    """Test hook (BERTFT_TEST_SAVE_SECONDS): pause in the middle of every checkpoint write, after
-    the optimizer and before the RNG and trainer state, so a test can SIGKILL mid-save."""
-    delay = float(os.environ.get("BERTFT_TEST_SAVE_SECONDS", "0"))
-    if not delay:
-        return
-    save = trainer._save_optimizer_and_scheduler
-
-    def slow(output_dir):
-        save(output_dir)
-        time.sleep(delay)
-
-    trainer._save_optimizer_and_scheduler = slow

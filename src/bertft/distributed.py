@@ -8,6 +8,7 @@ alone writes files, and each machine tokenizes once while the others wait for it
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -97,7 +98,9 @@ def launch(nproc: int, argv: list[str]) -> None:
         "bertft",
         *argv,
     ]
-    print(f"bertft: launching {nproc} processes: torchrun {' '.join(command[3:])}", file=sys.stderr)
+    logging.getLogger(__name__).info(
+        "bertft: launching %d processes: torchrun %s", nproc, " ".join(command[3:])
+    )
     sys.stderr.flush()
     sys.stdout.flush()
     os.execv(sys.executable, command)

@@ -7,8 +7,8 @@ limits is refused, and nothing is left where the export would have gone, unless 
 
 from __future__ import annotations
 
+import logging
 import shutil
-import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -213,7 +213,9 @@ def _fuse(raw: Path, out: Path, config) -> bool:
         "electra": "bert",
     }.get(config.model_type)
     if model_type is None:
-        print(f"bertft: no graph fusion for model type '{config.model_type}'", file=sys.stderr)
+        logging.getLogger(__name__).warning(
+            "bertft: no graph fusion for model type '%s'", config.model_type
+        )
         return False
     from onnxruntime.transformers.optimizer import optimize_model
 

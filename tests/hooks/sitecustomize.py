@@ -1,0 +1,38 @@
+"""Test-only slowdowns for `bertft train` subprocesses, so that a test's signal lands mid-run.
+
+The interruption tests run the real CLI (also under torchrun), so they cannot patch it from
+inside the test process. They put this folder on PYTHONPATH (`slowed_env` in tests/conftest.py)
+and Python imports this file at start-up in every process, torchrun's workers included:
+- BERTFT_TEST_STEP_SECONDS: sleep after every optimizer step;
+- BERTFT_TEST_SAVE_SECONDS: pause in the middle of every checkpoint write, after the weights and
+  optimizer and before the RNG and trainer state, so a test can SIGKILL mid-save.
+Nothing happens without them, and bertft itself knows nothing of this.
+"""
+
+import os
+import time
+
+STEP = float(os.environ.get("BERTFT_TEST_STEP_SECONDS", "0"))
+SAVE = float(os.environ.get("BERTFT_TEST_SAVE_SECONDS", "0"))
+
+if STEP or SAVE:
+    from transformers import Trainer
+    from transformers.trainer_callback import CallbackHandler
+
+    if STEP:
+        step_end = CallbackHandler.on_step_end
+
+        def slow_step_end(self, args, state, control):
+            time.sleep(STEP)
+            return step_end(self, args, state, control)
+
+        CallbackHandler.on_step_end = slow_step_end
+
+    if SAVE:
+        save = Trainer._save_optimizer_and_scheduler
+
+        def slow_save(self, output_dir):
+            save(self, output_dir)
+            time.sleep(SAVE)
+
+        Trainer._save_optimizer_and_scheduler = slow_save
