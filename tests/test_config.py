@@ -30,9 +30,9 @@ def test_unknown_keys_wrong_types_and_bad_values_are_named():
         train_config_from({"epoch": 3}, "run.yaml")
     with pytest.raises(BertftError, match="'per_device_train_batch_size' must be int, got 'big'"):
         train_config_from({"per_device_train_batch_size": "big"})
-    with pytest.raises(BertftError, match="--learning_rate must be positive"):
+    with pytest.raises(BertftError, match="learning_rate must be positive"):
         train_config_from({"learning_rate": 0})
-    with pytest.raises(BertftError, match="--metric_for_best_model must be"):
+    with pytest.raises(BertftError, match="metric_for_best_model must be"):
         train_config_from({"metric_for_best_model": "f2"})
 
 

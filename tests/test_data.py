@@ -242,7 +242,7 @@ def test_hub_name_offline_gives_a_clear_error():
 
 
 def test_bad_data_settings_are_refused():
-    with pytest.raises(BertftError, match="--validation_split must be between 0 and 1"):
+    with pytest.raises(BertftError, match="validation_split must be between 0 and 1"):
         DataConfig(validation_split=1.5).validate()
-    with pytest.raises(BertftError, match="--max_train_samples must be at least 1"):
+    with pytest.raises(BertftError, match="max_train_samples must be at least 1"):
         DataConfig(max_train_samples=0).validate()

@@ -19,7 +19,7 @@ def test_push_without_repository_id_is_refused_before_training(
 ):
     out = tmp_path / "run"
     assert main(tiny_train_args(tiny_model, topic_csv, out, "--push_to_hub")) == 2
-    assert "--push_to_hub needs --repository_id" in capsys.readouterr().err
+    assert "push_to_hub needs repository_id" in capsys.readouterr().err
     assert not out.exists()
 
 
