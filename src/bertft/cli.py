@@ -283,30 +283,40 @@ def _evaluate(settings: EvaluateSettings) -> int:
 
 
 def _predict(settings: PredictSettings) -> int:
-    texts = settings.text if settings.text else _read_texts(settings.input, settings.text_column)
+    job = None
+    if settings.input:
+        from bertft.predict_file import FileJob, check_job
 
-    from bertft.predict import Classifier
+        fields = FileJob.__dataclass_fields__
+        job = FileJob(**{k: v for k, v in vars(settings).items() if k in fields})
+        check_job(job)  # a bad file or flag is refused before the model loads
+
+    from bertft.predict import Classifier, answers
 
     clf = Classifier.from_pretrained(
         settings.model,
         backend=settings.backend,
         batch_size=settings.batch_size,
         device=settings.device,
+        threads=settings.threads,
     )
     if settings.threshold is not None:
         clf.positive_index(settings.positive_label)  # a multi-class model is refused before work
-    probs = clf.predict_proba(texts)
-    ranked = clf.rank(probs, settings.top_k)
-    if settings.threshold is not None:
-        decided = clf.decide(probs, settings.threshold, settings.positive_label)
-    else:
-        decided = [best[0] for best in ranked]
-    rows = []
-    for text, best, (label, score) in zip(texts, ranked, decided, strict=True):
-        row = {"text": text, "label": label, "score": round(score, 6)}
-        if settings.top_k > 1:
-            row["top_k"] = [{"label": label, "score": round(p, 6)} for label, p in best]
-        rows.append(row)
+    if job is not None:
+        from bertft.predict_file import predict_file
+
+        print(
+            f"bertft: predicting with {clf.backend} ({clf.source}) on {clf.device}, "
+            f"{clf.threads} thread(s)",
+            file=sys.stderr,
+        )
+        summary = predict_file(clf, job)
+        if settings.output:
+            print(f"wrote {summary['rows']:,} predictions to {settings.output}", file=sys.stderr)
+        return 0
+    probs = clf.predict_proba(settings.text)
+    found = answers(clf, probs, settings.top_k, settings.threshold, settings.positive_label)
+    rows = [{"text": text, **f} for text, f in zip(settings.text, found, strict=True)]
     _write_rows(rows, settings.output)
     return 0
 
@@ -323,19 +333,6 @@ def _serve(settings: ServeSettings) -> int:
 
     serve(settings)
     return 0
-
-
-def _read_texts(path: str, text_column: str | None) -> list[str]:
-    file = Path(path)
-    if file.suffix.lower() == ".txt":
-        if not file.is_file():
-            raise BertftError(f"{path}: no such file")
-        from bertft.data import decode_text
-
-        return [line.strip() for line in decode_text(file).splitlines() if line.strip()]
-    from bertft.data import read_examples
-
-    return read_examples(path, text_column, labels_required=False).texts
 
 
 def _write_rows(rows: list[dict], output: str | None) -> None:

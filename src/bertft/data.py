@@ -88,7 +88,7 @@ class LabelMap:
 
     @classmethod
     def from_labels(cls, labels: list[str]) -> LabelMap:
-        unique = set(labels)
+        unique = {str(x) for x in labels}  # plain str, also from a numpy array of labels
         # Integer labels sort as numbers ("2" before "10"), everything else as text.
         if all(_is_int(x) for x in unique):
             return cls(tuple(sorted(unique, key=int)))
@@ -398,7 +398,7 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
         strict=cfg.strict,
         config=cfg.data_config,
     )
-    train = read_examples(cfg.data, split=cfg.train_split_name, **read)
+    train = _read(cfg, cfg.data, cfg.train_split_name, read)
     for kind in ("train", "validation", "test"):
         source = getattr(cfg, f"{kind}_data", None) or cfg.data
         named = getattr(cfg, f"{kind}_split_name")
@@ -411,13 +411,16 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
     val_source = cfg.validation_data or (cfg.data if cfg.validation_split_name else None)
     if val_source:
         split = cfg.validation_split_name or "validation"
-        validation = read_examples(val_source, split=split, **read)
+        validation = _read(cfg, val_source, split, read)
     else:
         train, validation = stratified_split(train, cfg.validation_split, seed)
     test_source = cfg.test_data or (cfg.data if cfg.test_split_name else None)
     test = None
     if test_source:
-        test = read_examples(test_source, split=cfg.test_split_name or "test", **read)
+        test = _read(cfg, test_source, cfg.test_split_name or "test", read)
+    # Evaluation sets live in memory (an Arrow-backed one is sampled first, then loaded).
+    validation = _in_memory(validation, cfg.max_eval_samples, seed)
+    test = _in_memory(test, cfg.max_eval_samples, seed) if test is not None else None
 
     counts = Counter(train.labels)
     if len(counts) < 2:
@@ -446,32 +449,63 @@ def _has_splits(source: str) -> bool:
     return source not in BUNDLED and not Path(source).expanduser().is_file()
 
 
+def _read(cfg: DataConfig, source: str, split: str, read: dict) -> Examples:
+    """A file of at least --arrow_from_mb through Arrow (`data_arrow`), else into memory."""
+    from bertft.data_arrow import read_arrow, use_arrow
+
+    if use_arrow(source, cfg.arrow_from_mb):
+        return read_arrow(source, read["text_column"], read["label_column"], read["strict"])
+    return read_examples(source, split=split, **read)
+
+
+def _in_memory(examples, limit: int | None, seed: int) -> Examples:
+    if hasattr(examples, "materialize"):
+        return stratified_sample(examples, limit, seed).materialize()
+    return examples
+
+
 def stratified_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
-    """Hold out `fraction` of each class (seeded). A class too small to split stays in train."""
+    """Hold out `fraction` of each class (seeded). A class too small to split stays in train.
+    Works on integer label codes: no per-row Python objects on a large Arrow-backed set."""
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
-    counts = Counter(examples.labels)
-    splittable = [i for i, y in enumerate(examples.labels) if counts[y] >= 2]
-    singletons = [i for i, y in enumerate(examples.labels) if counts[y] < 2]
+    names, codes, counts = np.unique(
+        np.asarray(examples.labels), return_inverse=True, return_counts=True
+    )
+    splittable = np.flatnonzero(counts[codes] >= 2)
+    singletons = np.flatnonzero(counts[codes] < 2)
     n_val = round(len(splittable) * fraction)
-    if n_val < len(set(examples.labels[i] for i in splittable)):
+    if n_val < int((counts >= 2).sum()):
         raise BertftError(
             f"{examples.origin}: too few examples ({len(examples)}) to hold out "
             f"{fraction:.0%} for validation; pass --validation_data"
         )
     train_idx, val_idx = train_test_split(
-        splittable,
-        test_size=n_val,
-        random_state=seed,
-        stratify=[examples.labels[i] for i in splittable],
+        splittable, test_size=n_val, random_state=seed, stratify=codes[splittable]
     )
-    return examples.subset(sorted(train_idx + singletons)), examples.subset(sorted(val_idx))
+    train_idx = np.sort(np.concatenate([train_idx, singletons]))
+    return examples.subset(train_idx.tolist()), examples.subset(np.sort(val_idx).tolist())
 
 
 def _sample(examples: Examples, limit: int | None, seed: int) -> Examples:
+    return stratified_sample(examples, limit, seed)
+
+
+def stratified_sample(examples: Examples, limit: int | None, seed: int) -> Examples:
+    """At most `limit` examples (seeded), each label keeping its share where the labels allow
+    (a class of one text cannot be stratified: then a plain random sample); in file order."""
     if limit is None or limit >= len(examples):
         return examples
     import random
 
-    indices = sorted(random.Random(seed).sample(range(len(examples)), limit))
-    return examples.subset(indices)
+    labels = examples.labels
+    counts = Counter(labels) if labels is not None else Counter()
+    if labels is None or min(counts.values()) < 2 or limit < len(counts):
+        return examples.subset(sorted(random.Random(seed).sample(range(len(examples)), limit)))
+    from sklearn.model_selection import train_test_split
+
+    kept, _ = train_test_split(
+        list(range(len(examples))), train_size=limit, random_state=seed, stratify=labels
+    )
+    return examples.subset(sorted(kept))

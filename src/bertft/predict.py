@@ -74,6 +74,20 @@ def check_device(backend: str, device: str) -> str:
     return resolve_device(device)
 
 
+def resolve_backend(path: str | Path, backend: str, device: str) -> str:
+    """'auto' -> onnx when the model folder holds an int8 export and the work runs on CPU
+    (about 3x PyTorch fp32 on AVX2 cores, see docs/benchmarks.md), else torch."""
+    if backend != "auto":
+        return backend
+    if resolve_device(device) != "cpu":
+        return "torch"
+    path = Path(path)
+    if path.is_file() and path.suffix == ".onnx":
+        return "onnx"
+    int8 = [path / ONNX_FILES[0], path / "onnx" / ONNX_FILES[0]]
+    return "onnx" if any(f.is_file() for f in int8) else "torch"
+
+
 def find_onnx_file(path: Path) -> Path:
     """The ONNX file for `path`: the file itself, or in a folder (or its `onnx/` export folder)
     model.int8.onnx, else model.onnx."""
@@ -151,6 +165,7 @@ class Classifier:
         CPU."""
         from transformers import AutoConfig, AutoTokenizer
 
+        backend = resolve_backend(path, backend, device)
         if backend not in BACKENDS:
             raise BertftError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
         device = check_device(backend, device)
@@ -302,6 +317,29 @@ class Classifier:
             chosen = positive if row[positive] >= threshold else negative
             out.append((self.labels[chosen], float(row[chosen])))
         return out
+
+
+def answers(
+    clf: Classifier,
+    probs: np.ndarray,
+    top_k: int = 1,
+    threshold: float | None = None,
+    positive_label: str | None = None,
+) -> list[dict]:
+    """The answer fields of each row of `probs` (label, score, and top_k when k > 1): the one
+    place `predict --text`, `predict --input` and their writers get a prediction row from."""
+    ranked = clf.rank(probs, top_k)
+    if threshold is not None:
+        decided = clf.decide(probs, threshold, positive_label)
+    else:
+        decided = [best[0] for best in ranked]
+    rows = []
+    for best, (label, score) in zip(ranked, decided, strict=True):
+        row = {"label": label, "score": round(score, 6)}
+        if top_k > 1:
+            row["top_k"] = [{"label": name, "score": round(p, 6)} for name, p in best]
+        rows.append(row)
+    return rows
 
 
 def top_k_of(probs: np.ndarray, labels: Sequence[str], k: int) -> list[list[tuple[str, float]]]:

@@ -210,8 +210,11 @@ def _trainer_class():
             # mid-epoch under DDP, accelerate's skipping loader does not pass set_epoch() through
             # its sharded batch sampler, and the epoch would silently restart from 0.
             # state.epoch is a float that reaches exactly k.0 on the last step of epoch k - 1.
+            # As a list: dataset["length"] is a lazy column, an Arrow lookup per index (the
+            # grouping reads each length several times: minutes on 500k rows).
+            lengths = self.train_dataset.select_columns(["length"])[:]["length"]
             return SeededLengthSampler(
-                self.train_dataset["length"],
+                lengths,
                 batch,
                 self.args.data_seed,
                 epoch=lambda: int((self.state.epoch or 0) + 1e-6),
@@ -261,6 +264,9 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         num_train_epochs=cfg.epochs,
+        # With max_steps the epoch strategies below still evaluate and save where it stops: the
+        # Trainer ends the epoch early and runs its end-of-epoch evaluation and save.
+        max_steps=cfg.max_steps or -1,
         weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of all steps
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -308,7 +314,7 @@ def _evaluate(
     """The full report on `dataset` and its class probabilities, rows in text order."""
     output = trainer.predict(dataset, metric_key_prefix="eval")
     # The set is in length order; "position" takes each row back to its text's place.
-    positions = np.asarray(dataset["position"])
+    positions = np.asarray(dataset.select_columns(["position"])[:]["position"])
     logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
     logits[positions] = _logits(output.predictions)
     label_ids = np.empty_like(output.label_ids)
