@@ -127,7 +127,7 @@ def _train(data: Path, work: Path, args) -> dict:
                 "--logging_steps",
                 "1",
                 "--max_eval_samples",
-                "2000",
+                "500",
                 "--arrow_from_mb",
                 arrow_from,
                 "--precision",

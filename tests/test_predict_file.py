@@ -265,11 +265,11 @@ def _peak_rss_mb(*args: str) -> float:
 
 @pytest.mark.slow
 def test_memory_does_not_grow_with_the_file(tiny_trained, tmp_path):
-    """A file 10x larger (18 MB vs 1.8 MB) costs no more than a fraction of its size: reading
-    it whole would hold every text in memory at once."""
+    """A file 10x larger (6 MB vs 0.6 MB) costs less extra memory than the extra bytes: reading
+    it whole would hold every text (at least its size) in memory at once."""
     words = " ".join(["the", "rain", "and", "some", "bread"] * 24)  # ~600 characters
     sizes = {}
-    for n in (3_000, 30_000):
+    for n in (1_000, 10_000):
         source = tmp_path / f"in{n}.csv"
         with source.open("w") as f:
             f.write("id,text\n")
@@ -288,5 +288,5 @@ def test_memory_does_not_grow_with_the_file(tiny_trained, tmp_path):
         )
         sizes[n] = (source.stat().st_size / 2**20, peak)
         assert len(out.read_text().splitlines()) == n + 1
-    (small_mb, small_peak), (big_mb, big_peak) = sizes[3_000], sizes[30_000]
-    assert big_peak - small_peak < 0.25 * (big_mb - small_mb), sizes
+    (small_mb, small_peak), (big_mb, big_peak) = sizes[1_000], sizes[10_000]
+    assert big_peak - small_peak < big_mb - small_mb, sizes

@@ -52,11 +52,14 @@ class FileJob:
 class Stopped(Interrupted):
     """Stopped on a signal after committing a chunk; rerunning the command resumes."""
 
-    def __init__(self, signum: int, rows: int, output: str):
+    def __init__(self, signum: int, rows: int, output: str | None):
+        then = (
+            f"all written to {output}. Run the same command again to continue."
+            if output
+            else "written to stdout (which cannot be resumed: use --output for that)."
+        )
         Exception.__init__(
-            self,
-            f"stopped by {signal.Signals(signum).name} after {rows:,} rows, all written to "
-            f"{output}. Run the same command again to continue.",
+            self, f"stopped by {signal.Signals(signum).name} after {rows:,} rows, {then}"
         )
         self.signum, self.checkpoint = signum, None
         self.exit_code = EXIT_CODES.get(signum, 128 + signum)
@@ -111,7 +114,7 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
                 progress.update(done["rows"], chunk.fraction)
                 time.sleep(delay)
                 if stop.signum is not None:
-                    raise Stopped(stop.signum, done["rows"], job.output or "stdout")
+                    raise Stopped(stop.signum, done["rows"], job.output)
             writer.finish()
         finally:
             writer.close()
