@@ -13,6 +13,7 @@ import numpy as np
 
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
+from bertft.model import max_sequence_length
 from bertft.settings import BACKENDS
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -161,8 +162,8 @@ class Classifier:
         of one forward pass (default: torch's own setting, or all available cores for ONNX).
         `precision` (torch): fp32, bf16 or fp16 (GPU) weights, or auto: the training precision
         where the device runs it natively (AMX / AVX512-BF16 CPUs, GPUs), else fp32.
-        `device` (torch): auto (a GPU when one is visible), cpu, cuda or cuda:N; ONNX runs on
-        CPU."""
+        `device` (torch): auto (a GPU when one is visible, else MPS), cpu, cuda, cuda:N, mps;
+        ONNX runs on CPU."""
         from transformers import AutoConfig, AutoTokenizer
 
         backend = resolve_backend(path, backend, device)
@@ -200,10 +201,7 @@ class Classifier:
                 model = model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
             logits = torch_logits(model.to(device))
             source = str(folder)
-        max_length = min(
-            getattr(tokenizer, "model_max_length", 512),
-            getattr(config, "max_position_embeddings", 512),
-        )
+        max_length = max_sequence_length(config, tokenizer)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(
             logits, tokenizer, labels, max_length, batch_size, backend, source, device, threads
@@ -213,10 +211,7 @@ class Classifier:
     def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
         """An in-memory PyTorch model (e.g. just trained) and its tokenizer."""
         config = model.config
-        max_length = min(
-            getattr(tokenizer, "model_max_length", 512),
-            getattr(config, "max_position_embeddings", 512),
-        )
+        max_length = max_sequence_length(config, tokenizer)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         logits = torch_logits(model)
         device = str(model.device)

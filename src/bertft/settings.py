@@ -16,7 +16,7 @@ from bertft.flags import opt, required
 BACKENDS = ("torch", "onnx")
 MODEL_HELP = "a model folder from `bertft train`"
 BACKEND_HELP = "torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)"
-DEVICE_HELP = "torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N"
+DEVICE_HELP = "torch backend: auto (a CUDA GPU if visible, else Apple MPS), cpu, cuda, cuda:N, mps"
 
 
 def split_keys(value: str | list[str] | None) -> list[str]:

@@ -24,7 +24,7 @@ from bertft.distributed import local_main_first, main_decides
 from bertft.errors import Interrupted
 from bertft.features import tokenize_cached
 from bertft.files import write_json
-from bertft.hardware import describe, resolve_precision
+from bertft.hardware import describe, mps_available, resolve_precision
 from bertft.hub import check_repository_id, push_folder
 from bertft.metrics import (
     classification_metrics,
@@ -257,7 +257,8 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
 
     from bertft.passthrough import training_arguments
 
-    on_cpu = not torch.cuda.is_available()
+    # The Trainer picks CUDA, else MPS (Apple GPU), when not told to use the CPU.
+    on_cpu = not torch.cuda.is_available() and not mps_available()
     base = dict(
         output_dir=str(checkpoint_dir),
         learning_rate=cfg.learning_rate,
