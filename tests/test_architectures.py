@@ -113,3 +113,17 @@ def test_resumes_to_the_same_model(trained, tmp_path):
     assert ours.keys() == reference.keys()
     for name in ours:
         assert ours[name].equal(reference[name]), f"{arch}: {name} differs after resume"
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta"])
+def test_texts_longer_than_the_position_table_are_cut_to_it(arch, tmp_path, capsys):
+    """--train_max_length 128 on a model of 64 positions (RoBERTa's table has 66, offset by its
+    pad id): training cuts texts to 64 tokens, and says so, rather than index past the table."""
+    frame = topic_frame(60)
+    frame.loc[::3, "text"] = frame.loc[::3, "text"] + " " + LONG
+    data = tmp_path / "long.csv"
+    frame.to_csv(data, index=False)
+    model = build(arch, tmp_path / "base")
+    args = tiny_train_args(model, data, tmp_path / "run", "--epochs", "1")
+    assert main(args) == 0
+    assert "train_max_length 128 is more than this model takes; using 64" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.class_weights import resolve_class_weights
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
-from bertft.distributed import local_main_first, main_decides
+from bertft.distributed import local_main_first, main_decides, rank
 from bertft.errors import Interrupted
 from bertft.features import tokenize_cached
 from bertft.files import write_json
@@ -32,7 +32,7 @@ from bertft.metrics import (
     probability_report,
     softmax,
 )
-from bertft.model import load_classifier, load_tokenizer
+from bertft.model import load_classifier, load_tokenizer, max_sequence_length
 from bertft.trackers import check_tracker, point_tensorboard_at
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
-    length = cfg.train_max_length
+    length = min(cfg.train_max_length, max_sequence_length(model.config, tokenizer))
+    if length < cfg.train_max_length and rank() == 0:  # longer texts would index past positions
+        _say(
+            f"train_max_length {cfg.train_max_length} is more than this model takes; using {length}"
+        )
     train_set = tokenize_cached(tokenizer, length, splits.train, splits.labels, cache, "train")
     # Evaluation sorted by length pads little (training order is the sampler's business).
     eval_set = tokenize_cached(
