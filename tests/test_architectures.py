@@ -15,7 +15,7 @@ import shutil
 import httpx
 import numpy as np
 import pytest
-from architectures import ARCHITECTURES, POSITIONS, build
+from architectures import ARCHITECTURES, EXTRA_FLAGS, POSITIONS, build
 from conftest import tiny_train_args, topic_frame
 from test_serve import running_server
 
@@ -38,7 +38,8 @@ def trained(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(arch)
     data = root / "topics.csv"
     topic_frame(240).to_csv(data, index=False)
-    args = tiny_train_args(build(arch, root / "base"), data, root / "run")
+    model = build(arch, root / "base")
+    args = tiny_train_args(model, data, root / "run", *EXTRA_FLAGS.get(arch, ()))
     assert main(args) == 0
     return arch, root / "run", data, args
 
