@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from architectures import ARCHITECTURES, EXTRA_FLAGS, POSITIONS, build
 from conftest import tiny_train_args, topic_frame
-from test_serve import running_server
+from serve_helpers import running_server
 
 from bertft.cli import main
 from bertft.predict import Classifier
