@@ -225,15 +225,16 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
 
     from bertft.api import run
     from bertft.distributed import is_main_process
-    from bertft.metrics import format_report
+    from bertft.tasks import task_of
 
     result = run(cfg)
     if is_main_process():
         validation, out = result.metrics["validation"], result.output_dir
-        print(format_report(validation))
+        task = task_of(str(out))  # the task the run trained, from the saved model
+        print(task.format_report(validation))
         print(
-            f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
-            f"{validation['f1_macro']:.4f}; model saved to {out} (report: {out / 'report.html'})"
+            f"validation {task.headline(validation)}; model saved to {out} "
+            f"(report: {out / 'report.html'})"
         )
     return 0
 
@@ -252,13 +253,15 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 def _evaluate(settings: EvaluateSettings) -> int:
     from bertft.evaluate import evaluate
-    from bertft.metrics import format_report
+    from bertft.tasks import task_of
 
     report = evaluate(
         settings.model,
         settings.data,
         text_column=settings.text_column,
         label_column=settings.label_column,
+        text_pair_column=settings.text_pair_column,
+        label_separator=settings.label_separator,
         split=settings.split,
         max_samples=settings.max_eval_samples,
         strict=settings.strict,
@@ -274,7 +277,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
             f"{report['samples']:,} texts training held out for validation (--all_rows: every row)",
             file=sys.stderr,
         )
-    print(format_report(report))
+    print(task_of(settings.model, settings.backend).format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
         f"written to {report['output_dir']} (open report.html there)"
@@ -283,8 +286,6 @@ def _evaluate(settings: EvaluateSettings) -> int:
 
 
 def _predict(settings: PredictSettings) -> int:
-    texts = settings.text if settings.text else _read_texts(settings.input, settings.text_column)
-
     from bertft.predict import Classifier
 
     clf = Classifier.from_pretrained(
@@ -294,19 +295,22 @@ def _predict(settings: PredictSettings) -> int:
         device=settings.device,
     )
     if settings.threshold is not None:
-        clf.positive_index(settings.positive_label)  # a multi-class model is refused before work
-    probs = clf.predict_proba(texts)
-    ranked = clf.rank(probs, settings.top_k)
-    if settings.threshold is not None:
-        decided = clf.decide(probs, settings.threshold, settings.positive_label)
+        clf.positive_index(settings.positive_label)  # other models are refused before work
+    if settings.text:
+        texts, pairs = settings.text, settings.text_pair
     else:
-        decided = [best[0] for best in ranked]
+        texts, pairs = _read_texts(
+            settings.input, settings.text_column, settings.text_pair_column, clf
+        )
+    scores = clf.predict_scores(texts, pairs)
+    answers = clf.task.answers(scores, settings.top_k)  # the rows evaluate and serve write too
+    if settings.threshold is not None:
+        decided = clf.decide(scores, settings.threshold, settings.positive_label)
+        for answer, (label, score) in zip(answers, decided, strict=True):
+            answer |= {"label": label, "score": round(score, 6)}
     rows = []
-    for text, best, (label, score) in zip(texts, ranked, decided, strict=True):
-        row = {"text": text, "label": label, "score": round(score, 6)}
-        if settings.top_k > 1:
-            row["top_k"] = [{"label": label, "score": round(p, 6)} for label, p in best]
-        rows.append(row)
+    for i, (text, answer) in enumerate(zip(texts, answers, strict=True)):
+        rows.append({"text": text, **({"text_pair": pairs[i]} if pairs else {}), **answer})
     _write_rows(rows, settings.output)
     return 0
 
@@ -325,25 +329,33 @@ def _serve(settings: ServeSettings) -> int:
     return 0
 
 
-def _read_texts(path: str, text_column: str | None) -> list[str]:
+def _read_texts(
+    path: str, text_column: str | None, pair_column: str | None, clf
+) -> tuple[list[str], list[str] | None]:
+    """Texts (and second texts, for a pair model) of `--input`."""
     file = Path(path)
     if file.suffix.lower() == ".txt":
         if not file.is_file():
             raise BertftError(f"{path}: no such file")
         from bertft.data import decode_text
 
-        return [line.strip() for line in decode_text(file).splitlines() if line.strip()]
+        texts = [line.strip() for line in decode_text(file).splitlines() if line.strip()]
+        return texts, None
     from bertft.data import read_examples
 
-    return read_examples(path, text_column, labels_required=False).texts
+    if pair_column is None and text_column is None:
+        pair_column = clf.pair_column
+    examples = read_examples(path, text_column, labels_required=False, text_pair_column=pair_column)
+    return examples.texts, examples.pairs
 
 
 def _write_rows(rows: list[dict], output: str | None) -> None:
     if output and output.lower().endswith(".csv"):
         buffer = io.StringIO()
+        columns = list(dict.fromkeys(k for r in rows for k in r))
         writer = csv.writer(buffer)
-        writer.writerow(["text", "label", "score"])
-        writer.writerows([r["text"], r["label"], r["score"]] for r in rows)
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(r.get(c)) for c in columns] for r in rows)
         text = buffer.getvalue()
     else:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -354,6 +366,15 @@ def _write_rows(rows: list[dict], output: str | None) -> None:
 
     out = write_text(Path(output), text)
     print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
+
+
+def _csv_cell(value):
+    """Lists of labels as "a|b"; per-label scores and top-k lists as JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "|".join(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def _datasets(settings: NoSettings) -> int:

@@ -14,33 +14,47 @@ import shutil
 import socket
 from pathlib import Path
 
-from bertft.data import Examples, LabelMap
+from bertft.data import Examples
 from bertft.distributed import local_main_first
+from bertft.tasks import Task
 
 
-def fingerprint(tokenizer, max_length: int, examples: Examples, labels: LabelMap) -> str:
+def fingerprint(tokenizer, max_length: int, examples: Examples, task: Task) -> str:
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     # The fast tokenizer's full definition (vocabulary, normaliser, special tokens) in one string.
     digest.update((backend.to_str() if backend else repr(tokenizer)).encode())
-    digest.update(json.dumps([max_length, list(labels.names)]).encode())
-    for text, label in zip(examples.texts, examples.labels, strict=True):
+    digest.update(json.dumps([max_length, task.name, list(task.names)]).encode())
+    pairs = examples.pairs or [None] * len(examples)
+    for text, pair, label in zip(examples.texts, pairs, task.encode(examples.labels), strict=True):
         digest.update(text.encode())
-        digest.update(b"\0" + str(label).encode() + b"\1")
+        if pair is not None:
+            digest.update(b"\2" + pair.encode())
+        digest.update(b"\0" + json.dumps(label).encode() + b"\1")
     return digest.hexdigest()[:16]
 
 
-def tokenize(
-    tokenizer, max_length: int, examples: Examples, labels: LabelMap, by_length: bool = False
-):
+def encode_texts(tokenizer, texts, pairs=None, max_length: int = 512, **kwargs):
+    """One text, or a pair encoded as one input ([CLS] a [SEP] b [SEP]) with the longer of the
+    two cut first: the same call for training, evaluation and prediction."""
+    return tokenizer(
+        list(texts),
+        None if pairs is None else list(pairs),
+        truncation="longest_first",
+        max_length=max_length,
+        **kwargs,
+    )
+
+
+def tokenize(tokenizer, max_length: int, examples: Examples, task: Task, by_length: bool = False):
     """A `datasets.Dataset` with input_ids, attention_mask (token_type_ids), labels, length and
     position (the row's index in `examples`). `by_length` orders the rows shortest first: an
     evaluation pass then pads each batch to texts of nearly one length."""
     import datasets
 
-    encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
+    encoded = encode_texts(tokenizer, examples.texts, examples.pairs, max_length)
     columns = dict(encoded)
-    columns["labels"] = labels.encode(examples.labels)
+    columns["labels"] = task.encode(examples.labels)
     # Precomputed lengths spare the Trainer a pass over the data for length grouping.
     columns["length"] = [len(ids) for ids in encoded["input_ids"]]
     columns["position"] = list(range(len(examples)))
@@ -56,7 +70,7 @@ def tokenize_cached(
     tokenizer,
     max_length: int,
     examples: Examples,
-    labels: LabelMap,
+    task: Task,
     cache_dir: Path,
     name: str,
     by_length: bool = False,
@@ -65,11 +79,11 @@ def tokenize_cached(
     first process on each machine writes the cache (atomically); the others wait and read it."""
     import datasets
 
-    key = fingerprint(tokenizer, max_length, examples, labels) + ("-sorted" if by_length else "")
+    key = fingerprint(tokenizer, max_length, examples, task) + ("-sorted" if by_length else "")
     folder = cache_dir / f"{name}-{key}"
     with local_main_first():
         if not folder.is_dir():
-            _write_once(tokenize(tokenizer, max_length, examples, labels, by_length), folder)
+            _write_once(tokenize(tokenizer, max_length, examples, task, by_length), folder)
             # Older fingerprints of this split are another run's; keep the folder small.
             for old in cache_dir.glob(f"{name}-*"):
                 if old != folder:

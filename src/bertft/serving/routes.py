@@ -72,8 +72,9 @@ async def predict(request: Request) -> Response:
     except Overloaded as e:
         state.metrics.shed.labels(e.reason).inc()
         return error(429, str(e), "overloaded", **{"Retry-After": str(e.retry_after)})
-    scores = answers.scores(logits, decoded.options.function)
-    body = codecs.encode(decoded, scores, state.context.labels, accept)
+    task = state.classifier.task
+    scores = answers.scores(logits, decoded.options.function, task)
+    body = codecs.encode(decoded, scores, state.context.labels, accept, task)
     return Response(body, media_type=accept)
 
 
