@@ -6,6 +6,7 @@ train -> final evaluation -> files. Only the main process writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     task = splits.task
     metric = check_metric(task, cfg.metric_for_best_model)
     args.metric_for_best_model, args.greater_is_better = metric, greater_is_better(metric)
+    # The card and train_config.yaml name the metric used, not "the task's default".
+    cfg = dataclasses.replace(cfg, metric_for_best_model=metric)
     class_weights = task.resolve_weights(cfg.class_weights, splits.train.labels)
     run = _run_identity(cfg, task, splits.train, class_weights)
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
