@@ -19,6 +19,9 @@ from test_serve import running_server
 from bertft.cli import main
 from bertft.predict import Classifier
 
+# Three training runs per task plus export, servers and torchrun: minutes, not seconds.
+pytestmark = pytest.mark.slow
+
 # name -> (file name, how to write it, extra training flags)
 TASKS = {
     "multi_label": ("tags.jsonl", "--class_weights", "auto"),
