@@ -14,7 +14,7 @@ import pytest
 from task_data import multi_label_rows, pair_frame, regression_frame
 from test_distributed import TORCHRUN, bertft
 from test_resume import _assert_same_result, _finish, _start, _wait_for_training
-from test_serve import running_server
+from serve_helpers import running_server
 
 from bertft.cli import main
 from bertft.predict import Classifier
