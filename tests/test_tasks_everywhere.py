@@ -11,10 +11,10 @@ import time
 
 import httpx
 import pytest
+from serve_helpers import running_server
 from task_data import multi_label_rows, pair_frame, regression_frame
 from test_distributed import TORCHRUN, bertft
 from test_resume import _assert_same_result, _finish, _start, _wait_for_training
-from serve_helpers import running_server
 
 from bertft.cli import main
 from bertft.predict import Classifier
