@@ -83,7 +83,7 @@ def test_missing_things_are_named(tiny_model, tmp_path, capsys):
         == 2
     )
     assert (
-        "could not load model 'someone/no-such-model': it is not a bundled model (minilm) "
+        "could not load model 'someone/no-such-model': it is not a bundled model (minilm, mpnet) "
         "or a local folder, and the Hugging Face hub did not provide it"
     ) in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path), "--text", "x"]) == 2

@@ -11,7 +11,7 @@ import torch
 
 from bertft.cli import main
 from bertft.errors import BertftError
-from bertft.hardware import inference_precision, resolve_device
+from bertft.hardware import inference_precision, mps_available, resolve_device
 from bertft.predict import Classifier
 
 GPU = torch.cuda.is_available()
@@ -19,16 +19,18 @@ TEXTS = ["rain and wind tonight", "the striker scored a goal", "bread and cheese
 
 
 def test_auto_is_the_gpu_when_one_is_visible_else_the_cpu():
-    assert resolve_device("auto") == ("cuda" if GPU else "cpu")
+    # On a Mac with Apple's MPS, auto is "mps": not testable on the Linux machines used here.
+    assert resolve_device("auto") == ("cuda" if GPU else "mps" if mps_available() else "cpu")
     assert resolve_device("cpu") == "cpu"
 
 
 @pytest.mark.parametrize(
     "device, message",
     [
-        ("gpu", "device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
-        ("cuda:x", "device must be auto, cpu, cuda or cuda:N, got 'cuda:x'"),
+        ("gpu", "device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
+        ("cuda:x", "device must be auto, cpu, cuda, cuda:N or mps, got 'cuda:x'"),
         ("cuda:99", "this machine has" if GPU else "no CUDA GPU is visible here"),
+        *([] if mps_available() else [("mps", r"torch has no MPS \(Apple GPU\) device here")]),
     ],
 )
 def test_a_device_that_cannot_be_used_is_refused(device, message):
@@ -61,7 +63,7 @@ def test_commands_refuse_a_device_they_cannot_use(tiny_trained, capsys):
     assert main(["predict", "--model", model, "--device", "cuda:99", *_texts()]) == 2
     assert "bertft: error: device cuda:99:" in capsys.readouterr().err
     assert main(["serve", "--model", model, "--device", "tpu"]) == 2
-    assert "device must be auto, cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
+    assert "device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'" in capsys.readouterr().err
 
 
 def test_onnx_runs_on_the_cpu_only(tiny_trained, tmp_path, capsys):

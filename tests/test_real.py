@@ -14,7 +14,7 @@ from bertft.model import BUNDLED_MODELS
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        package_dir(BUNDLED_MODELS["minilm"][0]) is None
+        package_dir(BUNDLED_MODELS["minilm"].requirements[0]) is None
         or package_dir(BUNDLED["trec"].package) is None,
         reason="bundled model/datasets not installed",
     ),

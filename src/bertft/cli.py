@@ -286,30 +286,42 @@ def _evaluate(settings: EvaluateSettings) -> int:
 
 
 def _predict(settings: PredictSettings) -> int:
-    from bertft.predict import Classifier
+    job = None
+    if settings.input:
+        from bertft.predict_file import FileJob, check_job
+
+        fields = FileJob.__dataclass_fields__
+        job = FileJob(**{k: v for k, v in vars(settings).items() if k in fields})
+        check_job(job)  # a bad file or flag is refused before the model loads
+
+    from bertft.predict import Classifier, answers
 
     clf = Classifier.from_pretrained(
         settings.model,
         backend=settings.backend,
         batch_size=settings.batch_size,
         device=settings.device,
+        threads=settings.threads,
     )
     if settings.threshold is not None:
         clf.positive_index(settings.positive_label)  # other models are refused before work
-    if settings.text:
-        texts, pairs = settings.text, settings.text_pair
-    else:
-        texts, pairs = _read_texts(
-            settings.input, settings.text_column, settings.text_pair_column, clf
+    if job is not None:
+        from bertft.predict_file import predict_file
+
+        print(
+            f"bertft: predicting with {clf.backend} ({clf.source}) on {clf.device}, "
+            f"{clf.threads} thread(s)",
+            file=sys.stderr,
         )
+        summary = predict_file(clf, job)
+        if settings.output:
+            print(f"wrote {summary['rows']:,} predictions to {settings.output}", file=sys.stderr)
+        return 0
+    texts, pairs = settings.text, settings.text_pair
     scores = clf.predict_scores(texts, pairs)
-    answers = clf.task.answers(scores, settings.top_k)  # the rows evaluate and serve write too
-    if settings.threshold is not None:
-        decided = clf.decide(scores, settings.threshold, settings.positive_label)
-        for answer, (label, score) in zip(answers, decided, strict=True):
-            answer |= {"label": label, "score": round(score, 6)}
+    found = answers(clf, scores, settings.top_k, settings.threshold, settings.positive_label)
     rows = []
-    for i, (text, answer) in enumerate(zip(texts, answers, strict=True)):
+    for i, (text, answer) in enumerate(zip(texts, found, strict=True)):
         rows.append({"text": text, **({"text_pair": pairs[i]} if pairs else {}), **answer})
     _write_rows(rows, settings.output)
     return 0
@@ -327,26 +339,6 @@ def _serve(settings: ServeSettings) -> int:
 
     serve(settings)
     return 0
-
-
-def _read_texts(
-    path: str, text_column: str | None, pair_column: str | None, clf
-) -> tuple[list[str], list[str] | None]:
-    """Texts (and second texts, for a pair model) of `--input`."""
-    file = Path(path)
-    if file.suffix.lower() == ".txt":
-        if not file.is_file():
-            raise BertftError(f"{path}: no such file")
-        from bertft.data import decode_text
-
-        texts = [line.strip() for line in decode_text(file).splitlines() if line.strip()]
-        return texts, None
-    from bertft.data import read_examples
-
-    if pair_column is None and text_column is None:
-        pair_column = clf.pair_column
-    examples = read_examples(path, text_column, labels_required=False, text_pair_column=pair_column)
-    return examples.texts, examples.pairs
 
 
 def _write_rows(rows: list[dict], output: str | None) -> None:

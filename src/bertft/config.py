@@ -89,8 +89,16 @@ class DataConfig:
         "fraction held out for validation when no --validation_data is given (stratified, seeded)",
     )
     max_train_samples: int | None = opt(None, "use at most this many training texts")
-    max_eval_samples: int | None = opt(None, "use at most this many validation/test texts")
+    max_eval_samples: int | None = opt(
+        None, "use at most this many validation/test texts (a stratified, seeded sample)"
+    )
     strict: bool = opt(False, "refuse empty texts instead of skipping them with a count")
+    arrow_from_mb: float = opt(
+        16.0,
+        "data files this large (MB) or larger are read in chunks into memory-mapped Arrow files "
+        "(datasets' cache) and tokenized by several processes, rather than held in memory; "
+        "0: every file",
+    )
 
     def validate(self) -> None:
         if self.label_separator == "":
@@ -99,6 +107,8 @@ class DataConfig:
             raise BertftError(
                 f"validation_split must be between 0 and 1, got {self.validation_split}"
             )
+        if self.arrow_from_mb < 0:
+            raise BertftError(f"--arrow_from_mb must be 0 or more, got {self.arrow_from_mb}")
         for name in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -119,6 +129,11 @@ class TrainConfig:
     per_device_train_batch_size: int = opt(32, "training batch size per device/process")
     per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
     epochs: float = opt(3.0, "number of training epochs", aliases=("num_train_epochs",))
+    max_steps: int | None = opt(
+        None,
+        "stop after this many optimizer steps (overrides --epochs; evaluates and checkpoints "
+        "there): a first look at a big set",
+    )
     train_max_length: int = opt(
         128,
         "truncate texts to this many tokens (batches are padded only to their longest text)",
@@ -196,7 +211,7 @@ class TrainConfig:
             "gradient_accumulation_steps",
             "logging_steps",
         )
-        optional = ("save_steps", "save_every_minutes", "early_stopping_patience")
+        optional = ("save_steps", "save_every_minutes", "early_stopping_patience", "max_steps")
         for name in positive + optional:
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -438,7 +439,7 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
         text_pair_column=cfg.text_pair_column,
     )
     settings = TaskSettings(cfg.label_separator, cfg.standardize_targets)
-    train = read_examples(cfg.data, split=cfg.train_split_name, **read)
+    train = _read(cfg, cfg.data, cfg.train_split_name, read)
     for kind in ("train", "validation", "test"):
         source = getattr(cfg, f"{kind}_data", None) or cfg.data
         named = getattr(cfg, f"{kind}_split_name")
@@ -448,19 +449,24 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
                 f"datasets do)" + (f"; give {kind}_data instead" if kind != "train" else "")
             )
     task_class, reason = choose_task(cfg.task, train, settings)
+    if hasattr(train, "materialize") and not getattr(task_class, "reads_arrow", False):
+        train = train.materialize()  # only single-label labels are kept as Arrow codes
     train = task_class.parse(train, settings)
     # A split name alone reads that split of --data (saved or hub dataset)
     val_source = cfg.validation_data or (cfg.data if cfg.validation_split_name else None)
     if val_source:
         split = cfg.validation_split_name or "validation"
-        validation = task_class.parse(read_examples(val_source, split=split, **read), settings)
+        validation = _in_memory(_read(cfg, val_source, split, read), cfg.max_eval_samples, seed)
+        validation = task_class.parse(validation, settings)
     else:
         train, validation = task_class.split(train, cfg.validation_split, seed)
     test_source = cfg.test_data or (cfg.data if cfg.test_split_name else None)
     test = None
     if test_source:
-        test = read_examples(test_source, split=cfg.test_split_name or "test", **read)
-        test = task_class.parse(test, settings)
+        test = _read(cfg, test_source, cfg.test_split_name or "test", read)
+        test = task_class.parse(_in_memory(test, cfg.max_eval_samples, seed), settings)
+    # Evaluation sets live in memory (an Arrow-backed one is sampled first, then loaded).
+    validation = _in_memory(validation, cfg.max_eval_samples, seed)
 
     try:
         task = task_class.from_training(train.labels, settings)
@@ -480,10 +486,49 @@ def _has_splits(source: str) -> bool:
     return source not in BUNDLED and not Path(source).expanduser().is_file()
 
 
+def _read(cfg: DataConfig, source: str, split: str, read: dict) -> Examples:
+    """A file of at least --arrow_from_mb through Arrow (`data_arrow`), else into memory."""
+    from bertft.data_arrow import read_arrow, use_arrow
+
+    if use_arrow(source, cfg.arrow_from_mb):
+        arrow = read_arrow(
+            source,
+            read["text_column"],
+            read["label_column"],
+            read["strict"],
+            text_pair_column=read["text_pair_column"],
+        )
+        if arrow is not None:
+            return arrow
+    return read_examples(source, split=split, **read)
+
+
+def _in_memory(examples, limit: int | None, seed: int) -> Examples:
+    if hasattr(examples, "materialize"):
+        return stratified_sample(examples, limit, seed).materialize()
+    return examples
+
+
 def _sample(examples: Examples, limit: int | None, seed: int) -> Examples:
+    return stratified_sample(examples, limit, seed)
+
+
+def stratified_sample(examples: Examples, limit: int | None, seed: int) -> Examples:
+    """At most `limit` examples (seeded), each label keeping its share where the labels allow
+    (a class of one text cannot be stratified: then a plain random sample); in file order."""
     if limit is None or limit >= len(examples):
         return examples
     import random
 
-    indices = sorted(random.Random(seed).sample(range(len(examples)), limit))
-    return examples.subset(indices)
+    labels = examples.labels
+    # Classes are names: label lists (multi-label) and numbers (regression) are sampled plainly.
+    named = labels is not None and all(isinstance(y, str) for y in labels)
+    counts = Counter(labels) if named else Counter()
+    if not named or min(counts.values()) < 2 or limit < len(counts):
+        return examples.subset(sorted(random.Random(seed).sample(range(len(examples)), limit)))
+    from sklearn.model_selection import train_test_split
+
+    kept, _ = train_test_split(
+        list(range(len(examples))), train_size=limit, random_state=seed, stratify=labels
+    )
+    return examples.subset(sorted(kept))

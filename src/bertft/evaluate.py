@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bertft.data import Examples, read_examples
+from bertft.data import Examples, read_examples, stratified_sample
 from bertft.errors import BertftError
 from bertft.files import write_json
 from bertft.predict import Classifier, saved_pair_column
@@ -60,7 +60,7 @@ def evaluate(
             text_pair_column=text_pair_column,
         )
     if max_samples is not None:
-        examples = examples.subset(list(range(min(max_samples, len(examples)))))
+        examples = stratified_sample(examples, max_samples, seed=0)
     clf = classifier or Classifier.from_pretrained(
         model, backend=backend, batch_size=batch_size, device=device
     )

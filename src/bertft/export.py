@@ -162,11 +162,7 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
     model = AutoModelForSequenceClassification.from_pretrained(
         model_dir, attn_implementation="eager"
     ).eval()
-    names = [
-        n
-        for n in ("input_ids", "attention_mask", "token_type_ids")
-        if n in tokenizer.model_input_names or n == "input_ids"
-    ]
+    names = model_input_names(model, tokenizer)
     sample = tokenizer(
         ["a short text", "and a second, longer text"], padding=True, return_tensors="pt"
     )
@@ -176,7 +172,7 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
     with torch.inference_mode():
         # The TorchScript exporter: ORT's fusion patterns match its graphs, not dynamo's.
         torch.onnx.export(
-            model,
+            _by_name(model, names),
             inputs,
             str(raw),
             input_names=names,
@@ -211,6 +207,36 @@ def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[s
         )
         files["int8"] = int8
     return files
+
+
+def model_input_names(model, tokenizer) -> list[str]:
+    """The tokenizer outputs the model's forward takes, in a fixed order. A tokenizer may make
+    inputs its model has no use for (a BERT tokenizer's token_type_ids with DistilBERT), and a
+    model may take inputs its tokenizer never makes (RoBERTa's token_type_ids)."""
+    import inspect
+
+    accepted = inspect.signature(model.forward).parameters
+    made = set(tokenizer.model_input_names) | {"input_ids"}
+    return [
+        n for n in ("input_ids", "attention_mask", "token_type_ids") if n in made & set(accepted)
+    ]
+
+
+def _by_name(model, names: list[str]):
+    """The model as a module of positional inputs -> logits. The exporter passes inputs by
+    position, and positions differ between architectures (DistilBERT's third argument is
+    head_mask, not token_type_ids), so they are handed on by name."""
+    import torch
+
+    class ByName(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            return self.model(**dict(zip(names, inputs, strict=True))).logits
+
+    return ByName()
 
 
 def _fuse(raw: Path, out: Path, config) -> bool:

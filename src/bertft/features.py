@@ -79,6 +79,9 @@ def tokenize_cached(
     first process on each machine writes the cache (atomically); the others wait and read it."""
     import datasets
 
+    if hasattr(examples, "dataset"):  # Arrow-backed (data_arrow): datasets' own map cache
+        with local_main_first():
+            return tokenize_arrow(tokenizer, max_length, examples, task)
     key = fingerprint(tokenizer, max_length, examples, task) + ("-sorted" if by_length else "")
     folder = cache_dir / f"{name}-{key}"
     with local_main_first():
@@ -104,3 +107,43 @@ def _write_once(dataset, folder: Path) -> None:
         if not folder.is_dir():
             raise
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def tokenize_arrow(tokenizer, max_length: int, examples, task: Task, num_proc: int | None = None):
+    """`tokenize` for `data_arrow.ArrowExamples`: `datasets.map` in batches, by several
+    processes when the machine has cores, written to (and on a rerun read from) datasets'
+    cache beside the converted file, under a fingerprint of the rows, tokenizer and labels.
+    Single-label tasks only (`reads_arrow`): a label is one class id."""
+    import numpy as np
+
+    from bertft.hardware import available_cpus
+
+    if num_proc is None:
+        cores = available_cpus()
+        num_proc = min(cores, 8) if cores > 1 and len(examples) >= 20_000 else None
+    uniques, inverse = np.unique(examples.labels, return_inverse=True)
+    ids = np.asarray(task.encode([str(u) for u in uniques]), dtype=np.int64)[inverse]
+    digest = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    digest.update((backend.to_str() if backend else repr(tokenizer)).encode())
+    shape = [max_length, task.name, list(task.names), examples.dataset._fingerprint]
+    digest.update(json.dumps(shape).encode())
+    digest.update(ids.tobytes())
+
+    def encode(batch, indices):
+        texts = ["" if t is None else str(t) for t in batch["text"]]
+        columns = dict(tokenizer(texts, truncation=True, max_length=max_length))
+        columns["labels"] = ids[indices].tolist()
+        columns["length"] = [len(x) for x in columns["input_ids"]]
+        columns["position"] = list(indices)
+        return columns
+
+    return examples.dataset.map(
+        encode,
+        batched=True,
+        with_indices=True,
+        num_proc=num_proc,
+        remove_columns=["text"],
+        new_fingerprint=digest.hexdigest()[:16],
+        desc="tokenizing",
+    )

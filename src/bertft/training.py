@@ -19,13 +19,13 @@ import yaml
 from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabeledSplits, load_splits
-from bertft.distributed import local_main_first, main_decides
+from bertft.distributed import local_main_first, main_decides, rank
 from bertft.errors import Interrupted
 from bertft.features import tokenize_cached
 from bertft.files import write_json
-from bertft.hardware import describe, resolve_precision
+from bertft.hardware import describe, mps_available, resolve_precision
 from bertft.hub import check_repository_id, push_folder
-from bertft.model import load_classifier, load_tokenizer
+from bertft.model import load_classifier, load_tokenizer, max_sequence_length
 from bertft.tasks import CONFIG_KEY, PAIR_KEY, Task, check_metric, greater_is_better
 from bertft.trackers import check_tracker, point_tensorboard_at
 
@@ -77,7 +77,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
-    length = cfg.train_max_length
+    length = min(cfg.train_max_length, max_sequence_length(model.config, tokenizer))
+    if length < cfg.train_max_length and rank() == 0:  # longer texts would index past positions
+        _say(
+            f"train_max_length {cfg.train_max_length} is more than this model takes; using {length}"
+        )
     train_set = tokenize_cached(tokenizer, length, splits.train, task, cache, "train")
     # Evaluation sorted by length pads little (training order is the sampler's business).
     eval_set = tokenize_cached(
@@ -216,8 +220,11 @@ def _trainer_class():
             # mid-epoch under DDP, accelerate's skipping loader does not pass set_epoch() through
             # its sharded batch sampler, and the epoch would silently restart from 0.
             # state.epoch is a float that reaches exactly k.0 on the last step of epoch k - 1.
+            # As a list: dataset["length"] is a lazy column, an Arrow lookup per index (the
+            # grouping reads each length several times: minutes on 500k rows).
+            lengths = self.train_dataset.select_columns(["length"])[:]["length"]
             return SeededLengthSampler(
-                self.train_dataset["length"],
+                lengths,
                 batch,
                 self.args.data_seed,
                 epoch=lambda: int((self.state.epoch or 0) + 1e-6),
@@ -239,13 +246,17 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
 
     from bertft.passthrough import training_arguments
 
-    on_cpu = not torch.cuda.is_available()
+    # The Trainer picks CUDA, else MPS (Apple GPU), when not told to use the CPU.
+    on_cpu = not torch.cuda.is_available() and not mps_available()
     base = dict(
         output_dir=str(checkpoint_dir),
         learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         num_train_epochs=cfg.epochs,
+        # With max_steps the epoch strategies below still evaluate and save where it stops: the
+        # Trainer ends the epoch early and runs its end-of-epoch evaluation and save.
+        max_steps=cfg.max_steps or -1,
         weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of all steps
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -297,7 +308,7 @@ def _evaluate(
     threshold per label)."""
     output = trainer.predict(dataset, metric_key_prefix="eval")
     # The set is in length order; "position" takes each row back to its text's place.
-    positions = np.asarray(dataset["position"])
+    positions = np.asarray(dataset.select_columns(["position"])[:]["position"])
     logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
     logits[positions] = _logits(output.predictions)
     scores = task.scores(logits)

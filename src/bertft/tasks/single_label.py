@@ -25,6 +25,8 @@ from bertft.tasks.base import share_of_items as _share
 class SingleLabel:
     """Labels are names; the answer is the most likely one (or the top k)."""
 
+    reads_arrow = True  # training may keep its labels as codes beside an Arrow table
+
     name = "single_label"
     problem_type = "single_label_classification"
     best_metric = "f1_macro"
@@ -65,7 +67,7 @@ class SingleLabel:
 
     @classmethod
     def from_training(cls, labels: Sequence[str], settings: TaskSettings) -> SingleLabel:
-        unique = set(labels)
+        unique = {str(x) for x in labels}  # plain str, also from a numpy array
         if len(unique) < 2:
             raise BertftError(
                 f"every training label is '{next(iter(unique))}'; "
@@ -105,22 +107,23 @@ class SingleLabel:
         train."""
         from sklearn.model_selection import train_test_split
 
-        counts = Counter(examples.labels)
-        splittable = [i for i, y in enumerate(examples.labels) if counts[y] >= 2]
-        singletons = [i for i, y in enumerate(examples.labels) if counts[y] < 2]
+        # Integer label codes: no per-row Python objects on a large Arrow-backed set.
+        _, codes, counts = np.unique(
+            np.asarray(examples.labels), return_inverse=True, return_counts=True
+        )
+        splittable = np.flatnonzero(counts[codes] >= 2)
+        singletons = np.flatnonzero(counts[codes] < 2)
         n_val = round(len(splittable) * fraction)
-        if n_val < len({examples.labels[i] for i in splittable}):
+        if n_val < int((counts >= 2).sum()):
             raise BertftError(
                 f"{examples.origin}: too few examples ({len(examples)}) to hold out "
                 f"{fraction:.0%} for validation; pass --validation_data"
             )
         train_idx, val_idx = train_test_split(
-            splittable,
-            test_size=n_val,
-            random_state=seed,
-            stratify=[examples.labels[i] for i in splittable],
+            splittable, test_size=n_val, random_state=seed, stratify=codes[splittable]
         )
-        return examples.subset(sorted(train_idx + singletons)), examples.subset(sorted(val_idx))
+        train_idx = np.sort(np.concatenate([train_idx, singletons]))
+        return examples.subset(train_idx.tolist()), examples.subset(np.sort(val_idx).tolist())
 
     # --- the model ----------------------------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""Accuracy of training recipes over seeds: recipes x seeds x datasets, one `bertft train` each.
+
+Every run is a fresh `python -m bertft train` process with the recipe's flags given explicitly (so a
+change of defaults never changes what a recipe means). Each finished run appends one JSON line to
+bench/results/accuracy_<model>.jsonl; a run already there is skipped, so an interrupted study
+continues where it stopped. `--table` prints mean ± spread (sample standard deviation) per recipe.
+
+    flock /work/bench.lock python bench/accuracy.py --model minilm --datasets trec \
+        --recipes old new --seeds 1 2 3
+    python bench/accuracy.py --model minilm --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+# name -> train flags. "old" is the MiniLM default before issue #15; "new" the default after.
+RECIPES: dict[str, list[str]] = {
+    "old": ["--learning_rate", "1e-4", "--epochs", "3", "--per_device_train_batch_size", "32",
+            "--warmup_ratio", "0.1"],
+    "e5": ["--learning_rate", "1e-4", "--epochs", "5", "--per_device_train_batch_size", "32",
+           "--warmup_ratio", "0.1"],
+    "e5_lr2e-4": ["--learning_rate", "2e-4", "--epochs", "5", "--per_device_train_batch_size",
+                  "32", "--warmup_ratio", "0.1"],
+    "b64_e6_lr2e-4": ["--learning_rate", "2e-4", "--epochs", "6", "--per_device_train_batch_size",
+                      "64", "--warmup_ratio", "0.1"],
+    # MPNet (109M parameters): the learning rate usual for base-size encoders.
+    "mpnet_e1": ["--learning_rate", "3e-5", "--epochs", "1", "--per_device_train_batch_size",
+                 "32", "--warmup_ratio", "0.1"],
+}  # fmt: skip
+
+
+def run_one(model: str, dataset: str, recipe: str, seed: int, extra: list[str]) -> dict:
+    """Train once in a fresh process; the metrics bertft wrote, reduced to what the table needs."""
+    with tempfile.TemporaryDirectory(prefix="bertft-acc-") as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "bertft", "train", "--model_id", model, "--data", dataset,
+               "--output_dir", str(out), "--seed", str(seed), *RECIPES[recipe], *extra]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
+        metrics = json.loads((out / "metrics.json").read_text())
+        shutil.rmtree(out, ignore_errors=True)
+    per_epoch = [round(e["eval_accuracy"], 4) for e in metrics["history"] if "eval_accuracy" in e]
+    return {
+        "model": model,
+        "dataset": dataset,
+        "recipe": recipe,
+        "flags": RECIPES[recipe] + extra,
+        "seed": seed,
+        "accuracy": metrics["validation"]["accuracy"],
+        "f1_macro": metrics["validation"]["f1_macro"],
+        "validation_texts": metrics["data"]["samples"]["validation"],
+        "train_texts": metrics["train"]["samples"],
+        "eval_accuracy_per_epoch": per_epoch,
+        "train_seconds": metrics["train"]["wall_seconds"],
+        "process_seconds": round(wall, 1),
+        "precision": metrics["precision"],
+        "hardware": metrics["hardware"],
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def results_file(model: str) -> Path:
+    return RESULTS / f"accuracy_{Path(model).name}.jsonl"
+
+
+def load(model: str) -> list[dict]:
+    path = results_file(model)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per (dataset, recipe), mean ± sample standard deviation over seeds."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["recipe"]), []).append(r)
+    lines = [
+        "| dataset | recipe | seeds | accuracy | macro F1 | train time (s) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (dataset, recipe), rs in sorted(groups.items()):
+        lines.append(
+            f"| {dataset} | {recipe} | {len(rs)} | {_mean_spread([r['accuracy'] for r in rs])} | "
+            f"{_mean_spread([r['f1_macro'] for r in rs])} | "
+            f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _mean_spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--datasets", nargs="+", default=["trec"])
+    parser.add_argument("--recipes", nargs="+", default=["old"], choices=sorted(RECIPES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument(
+        "--extra",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="more train flags for every run (e.g. --max_train_samples 500)",
+    )
+    parser.add_argument("--table", action="store_true", help="print the table and exit")
+    args = parser.parse_args()
+    if args.table:
+        print(table(load(args.model)))
+        return
+    RESULTS.mkdir(exist_ok=True)
+    done = {(r["dataset"], r["recipe"], r["seed"]) for r in load(args.model)}
+    for dataset in args.datasets:
+        for recipe in args.recipes:
+            for seed in args.seeds:
+                if (dataset, recipe, seed) in done:
+                    continue
+                row = run_one(args.model, dataset, recipe, seed, args.extra)
+                with results_file(args.model).open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(f"{dataset} {recipe} seed {seed}: accuracy {row['accuracy']:.4f}, "
+                      f"{row['train_seconds']:.0f} s", flush=True)  # fmt: skip
+    print(table(load(args.model)))
+
+
+if __name__ == "__main__":
+    main()

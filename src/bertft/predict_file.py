@@ -1,0 +1,431 @@
+"""`bertft predict --input FILE`: label a file of any length in chunks, resumably.
+
+Each chunk is read, predicted (sorted by length inside the chunk, answers back in input order),
+appended to the output whole and then committed in a marker beside the output
+(`OUTPUT.progress.json`: the command's identity and the rows and bytes written). Rerunning the
+same command after a crash, SIGKILL or SIGTERM truncates the output to the last commit and goes
+on from the next row, so every row is written exactly once and in order. A different command
+(other model, input or settings) is refused rather than mixed into the same output. SIGTERM and
+SIGINT stop after the current chunk is committed (exit 143 / 130).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bertft.errors import EXIT_CODES, BertftError, Interrupted
+from bertft.streaming import (
+    AppendWriter,
+    ParquetPartsWriter,
+    columns_of,
+    output_format,
+    read_chunks,
+)
+
+# what `predict.answers` may add to a row, whatever the task
+ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
+
+
+@dataclass
+class FileJob:
+    """What to read, what to keep and where to write."""
+
+    input: str
+    output: str | None = None  # None: JSON Lines on stdout (not resumable)
+    text_column: str | None = None
+    text_pair_column: str | None = None  # default: the one the model was trained with
+    keep_columns: str = "all"  # "all", "none" or a comma-separated list
+    chunk_size: int = 2048
+    top_k: int = 1
+    threshold: float | None = None
+    positive_label: str | None = None
+    overwrite: bool = False
+
+
+class Stopped(Interrupted):
+    """Stopped on a signal after committing a chunk; rerunning the command resumes."""
+
+    def __init__(self, signum: int, rows: int, output: str | None):
+        then = (
+            f"all written to {output}. Run the same command again to continue."
+            if output
+            else "written to stdout (which cannot be resumed: use --output for that)."
+        )
+        Exception.__init__(
+            self, f"stopped by {signal.Signals(signum).name} after {rows:,} rows, {then}"
+        )
+        self.signum, self.checkpoint = signum, None
+        self.exit_code = EXIT_CODES.get(signum, 128 + signum)
+
+
+def check_job(job: FileJob) -> None:
+    """Refuse bad settings before any model loads."""
+    if job.chunk_size < 1:
+        raise BertftError(f"--chunk_size must be at least 1, got {job.chunk_size}")
+    if job.output:
+        output_format(Path(job.output))
+    columns_of(Path(job.input))  # the file exists, has a known format and a header
+
+
+def predict_file(clf, job: FileJob) -> dict[str, Any]:
+    """Label every row of `job.input` with `clf` (a `predict.Classifier`) into `job.output`.
+    Returns a summary: rows, empty texts, seconds, whether it resumed."""
+    source = Path(job.input)
+    text_column, kept = _columns(source, job)
+    pair_column = _pair_column(source, job, clf)
+    identity = _identity(clf, job, text_column) | {"text_pair_column": pair_column}
+    marker = _Marker(Path(job.output), identity) if job.output else None
+    done = marker.start(job.overwrite) if marker else {"rows": 0}
+    writer = _writer(job, done)
+    columns = [_renamed(c) for c in kept] + _answer_fields(clf, job.top_k)
+    # JSON Lines records may each have their own fields: JSONL output keeps them all; CSV and
+    # Parquet have the first record's columns, and records with more are counted.
+    per_record = job.keep_columns == "all" and Path(job.input).suffix.lower() in (
+        ".jsonl",
+        ".ndjson",
+        ".json",
+    )
+    fixed_columns = not job.output or output_format(Path(job.output)) != "jsonl"
+    beyond: dict[str, int] = {}
+    progress = _Progress(done["rows"])
+    empty = 0
+    # Test hook: slow each chunk so a test's signal lands mid-file (tests/test_predict_file.py).
+    delay = float(os.environ.get("BERTFT_TEST_CHUNK_SECONDS", "0"))
+    with _stop_flag() as stop:
+        try:
+            for chunk in read_chunks(source, job.chunk_size, skip=done["rows"]):
+                rows, blank = _predict_chunk(
+                    clf,
+                    chunk,
+                    job,
+                    (text_column, pair_column),
+                    None if per_record else kept,
+                    source,
+                )
+                empty += blank
+                if per_record and fixed_columns:
+                    _count_beyond(rows, columns, beyond)
+                writer.write(rows, columns)
+                done = {"rows": chunk.start + len(rows), **_position(writer)}
+                if marker:
+                    marker.commit(done)
+                progress.update(done["rows"], chunk.fraction)
+                time.sleep(delay)
+                if stop.signum is not None:
+                    raise Stopped(stop.signum, done["rows"], job.output)
+            writer.finish()
+        finally:
+            writer.close()
+    if marker:
+        marker.remove()
+    progress.close()
+    if empty:
+        print(
+            f"bertft: {empty:,} empty text(s) in {source} got no label (label and score left "
+            f"empty)",
+            file=sys.stderr,
+        )
+    if beyond:
+        print(
+            f"bertft: {sum(beyond.values()):,} record(s) of {source} had fields not in its first "
+            f"record ({', '.join(sorted(beyond))}), not written to {job.output}; write .jsonl "
+            f"to keep every field",
+            file=sys.stderr,
+        )
+    return {"rows": done["rows"], "empty": empty, "resumed_from": progress.first}
+
+
+def _count_beyond(rows: list[dict[str, Any]], columns: list[str], beyond: dict[str, int]) -> None:
+    known = set(columns)
+    for row in rows:
+        for key in row.keys() - known:
+            beyond[key] = beyond.get(key, 0) + 1
+
+
+def _predict_chunk(
+    clf,
+    chunk,
+    job: FileJob,
+    text_columns: tuple[str, str | None],
+    kept: list[str] | None,
+    source: Path,
+):
+    """The output rows of one chunk (kept columns, or all of each record's with `kept` None,
+    then the answer), and its number of empty texts (or pairs missing a text)."""
+    from bertft.predict import answers
+
+    text_column, pair_column = text_columns
+    records = list(zip(chunk.records, chunk.rows, strict=True))
+    texts = [_text(r, text_column, source, row) for r, row in records]
+    pairs = [_text(r, pair_column, source, row) for r, row in records] if pair_column else None
+    filled = [i for i, t in enumerate(texts) if t.strip() and (pairs is None or pairs[i].strip())]
+    # predict_scores sorts the chunk's texts by length and returns answers in input order.
+    probs = clf.predict_scores(
+        [texts[i] for i in filled], None if pairs is None else [pairs[i] for i in filled]
+    )
+    empty_row = dict.fromkeys(_answer_fields(clf, job.top_k))
+    fields: list[dict[str, Any]] = [dict(empty_row) for _ in texts]
+    found = answers(clf, probs, job.top_k, job.threshold, job.positive_label)
+    for i, answer in zip(filled, found, strict=True):
+        fields[i] = answer
+    rows = [
+        {**{_renamed(c): r.get(c) for c in (r if kept is None else kept)}, **f}
+        for r, f in zip(chunk.records, fields, strict=True)
+    ]
+    return rows, len(texts) - len(filled)
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+
+def _columns(source: Path, job: FileJob) -> tuple[str, list[str]]:
+    """The text column and the user's columns to carry into the output."""
+    import pandas as pd
+
+    from bertft.data import TEXT_COLUMNS, _find_column
+
+    columns = columns_of(source)
+    text_column = _find_column(
+        pd.DataFrame(columns=columns), job.text_column, TEXT_COLUMNS, "text", str(source), True
+    )
+    if job.keep_columns == "all":
+        return text_column, columns
+    if job.keep_columns == "none":
+        return text_column, []
+    wanted = [c.strip() for c in job.keep_columns.split(",") if c.strip()]
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise BertftError(
+            f"--keep_columns: {source} has no column {', '.join(repr(c) for c in missing)} "
+            f"(columns: {', '.join(columns)})"
+        )
+    return text_column, wanted
+
+
+def _answer_fields(clf, top_k: int) -> list[str]:
+    """The answer columns of this model's rows, as the task's answer function writes them."""
+    import numpy as np
+
+    return list(clf.task.answers(np.zeros((1, len(clf.task.names))), top_k)[0])
+
+
+def _pair_column(source: Path, job: FileJob, clf) -> str | None:
+    """The second-text column of a pair model: --text_pair_column, or the one it was trained
+    with; refused when the file lacks it or the model reads single texts."""
+    import pandas as pd
+
+    from bertft.data import _find_column
+
+    column = job.text_pair_column or clf.pair_column
+    if column is None:
+        return None
+    if clf.pair_column is None:
+        raise BertftError(f"--text_pair_column {column}: the model reads single texts")
+    frame = pd.DataFrame(columns=columns_of(source))
+    return _find_column(frame, column, (), "text_pair", str(source), True)
+
+
+def _renamed(column: str) -> str:
+    """A user's column named like an answer field (a `label` column of a labelled file) is kept
+    as `label_input`, so that both the file's value and the prediction come through."""
+    return f"{column}_input" if column in ANSWER_FIELDS else column
+
+
+def _text(record: dict[str, Any], column: str, source: Path, row: str) -> str:
+    if column not in record:
+        raise BertftError(f"{source}, {row}: no '{column}' field")
+    value = record[column]
+    if value is None or isinstance(value, float) and value != value:  # None or NaN: empty
+        return ""
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise BertftError(
+        f"{source}, {row}, column '{column}': expected a text, got {type(value).__name__}"
+    )
+
+
+# --- output and resuming ---------------------------------------------------------------------
+
+
+def _writer(job: FileJob, done: dict[str, Any]):
+    if not job.output:
+        return _StdoutWriter()
+    path = Path(job.output)
+    if output_format(path) == "parquet":
+        return ParquetPartsWriter(path, done.get("parts"))
+    return AppendWriter(path, output_format(path), done.get("bytes"))
+
+
+def _position(writer) -> dict[str, int]:
+    if isinstance(writer, ParquetPartsWriter):
+        return {"parts": writer.count}
+    return {"bytes": getattr(writer, "bytes", 0)}
+
+
+class _StdoutWriter:
+    def write(self, records: list[dict[str, Any]], columns: list[str]) -> None:
+        from bertft.streaming import _json_default
+
+        sys.stdout.write(
+            "".join(
+                json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records
+            )
+        )
+        sys.stdout.flush()
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _identity(clf, job: FileJob, text_column: str) -> dict[str, Any]:
+    """What must be the same for a rerun to continue an output rather than start another."""
+    settings = asdict(job)
+    for key in ("output", "chunk_size", "overwrite"):  # no bearing on the rows written
+        settings.pop(key)
+    source = Path(job.input).resolve()
+    stat = source.stat()
+    settings.update(
+        input=str(source),
+        input_bytes=stat.st_size,
+        input_modified_ns=stat.st_mtime_ns,
+        text_column=text_column,
+        model=clf.source or "in-memory",
+        model_modified_ns=_modified(Path(clf.source)) if clf.source else None,
+        backend=clf.backend,
+    )
+    return settings
+
+
+def _modified(path: Path) -> int | None:
+    files = (
+        [path] if path.is_file() else list(path.glob("*.safetensors")) + list(path.glob("*.bin"))
+    )
+    stamps = [f.stat().st_mtime_ns for f in files if f.is_file()]
+    return max(stamps) if stamps else None
+
+
+class _Marker:
+    """`OUTPUT.progress.json`: the identity of the command and how far its output is committed.
+    Present only while an output is unfinished."""
+
+    def __init__(self, output: Path, identity: dict[str, Any]):
+        self.output, self.identity = output, identity
+        self.path = output.with_name(output.name + ".progress.json")
+
+    def start(self, overwrite: bool) -> dict[str, Any]:
+        """Where to continue from: nothing done, or the last commit of this same command."""
+        parts = self.output.with_name(self.output.name + ".parts")
+        if overwrite:
+            self.remove()
+            for leftover in (self.output, *parts.glob("*")):
+                leftover.unlink(missing_ok=True)
+        if self.path.is_file():
+            saved = json.loads(self.path.read_text())
+            changed = [k for k in self.identity if saved["identity"].get(k) != self.identity[k]]
+            if changed:
+                key = changed[0]
+                raise BertftError(
+                    f"{self.output} is the unfinished output of another command ({key}: "
+                    f"{saved['identity'].get(key)!r} then, {self.identity[key]!r} now); rerun "
+                    f"that command to finish it, or pass --overwrite to start over"
+                )
+            done = saved["done"]
+            print(f"bertft: resuming {self.output} after {done['rows']:,} rows", file=sys.stderr)
+            return done
+        if self.output.exists() or parts.exists():
+            raise BertftError(
+                f"{self.output} already exists (a finished run, or not one of bertft's); pass "
+                f"--overwrite to replace it, or choose another --output"
+            )
+        self.commit({"rows": 0})
+        return {"rows": 0}
+
+    def commit(self, done: dict[str, Any]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"identity": self.identity, "done": done}))
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+# --- signals and progress ------------------------------------------------------------------------
+
+
+class _Flag:
+    signum: int | None = None
+
+
+@contextmanager
+def _stop_flag() -> Iterator[_Flag]:
+    """SIGTERM/SIGINT set a flag the loop checks after each committed chunk."""
+    flag = _Flag()
+
+    def on_signal(signum, frame):
+        if flag.signum is None:
+            print(
+                f"\nbertft: {signal.Signals(signum).name} received; stopping after this chunk",
+                file=sys.stderr,
+                flush=True,
+            )
+        flag.signum = signum
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_CODES}
+    try:
+        yield flag
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class _Progress:
+    """Rows, rows/s and ETA on stderr: redrawn in place on a terminal, a line every 10 s in logs."""
+
+    def __init__(self, first: int):
+        self.first = first
+        self.started = self.last = time.perf_counter()
+        # A resumed run does not know how much of the file the skipped rows were until its
+        # first chunk; the ETA then counts from there.
+        self.base: tuple[float, float] | None = (self.started, 0.0) if first == 0 else None
+        self.tty = sys.stderr.isatty()
+        self.drawn = False
+
+    def update(self, rows: int, fraction: float) -> None:
+        now = time.perf_counter()
+        if not self.tty and now - self.last < 10 and fraction < 1.0:
+            return
+        self.last = now
+        rate = (rows - self.first) / max(now - self.started, 1e-9)
+        line = f"predict: {rows:,} rows ({fraction:.0%} of the file), {rate:,.0f} rows/s"
+        if self.base is None:
+            self.base = (now, fraction)
+        elif 0 < fraction < 1 and fraction > self.base[1]:
+            per_fraction = (now - self.base[0]) / (fraction - self.base[1])
+            line += f", ETA {_duration(per_fraction * (1 - fraction))}"
+        self.drawn = True
+        sys.stderr.write(("\r" + line + "\033[K") if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            sys.stderr.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
