@@ -249,7 +249,8 @@ def test_regression_evaluate_and_csv_output(regression, tmp_path, capsys):
         main(["predict", "--model", str(out), "--input", str(data), "--output", str(csv_out)]) == 0
     )
     frame = pd.read_csv(csv_out)
-    assert list(frame.columns) == ["text", "value", "score"] and len(frame) == 50
+    # The input's own "score" column is carried as score_input (--keep_columns all).
+    assert list(frame.columns) == ["text", "score_input", "value", "score"] and len(frame) == 50
 
 
 def test_evaluate_refuses_a_word_as_a_regression_target(regression, tmp_path, capsys):
