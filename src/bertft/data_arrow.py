@@ -42,6 +42,7 @@ class ArrowExamples:
     text_column: str
     header: bool  # a CSV/TSV: row N sits on line N+1
     pairs = None  # pairs of texts are never read through Arrow
+    pair_column = None
     label_column = None
 
     def __len__(self) -> int:
