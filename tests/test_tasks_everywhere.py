@@ -96,7 +96,10 @@ def test_server_answers_like_the_classifier(run):
     texts = ["goal team win", "rain snow storm", "cheese bread soup"]
     pairs = ["cheese soup", "goal match", "snow sky"] if task == "pairs" else None
     expected = clf.answers(texts, pairs)
-    body = {"texts": texts, **({"text_pairs": pairs} if pairs else {})}
+    items = (
+        [{"text": t, "text_pair": p} for t, p in zip(texts, pairs, strict=True)] if pairs else texts
+    )
+    body = {"texts": items}
     with running_server(reference) as url:
         got = httpx.post(f"{url}/predict", json=body).json()["predictions"]
         single = {"text": texts[0], **({"text_pair": pairs[0]} if pairs else {})}
@@ -107,7 +110,7 @@ def test_server_answers_like_the_classifier(run):
             assert lone.status_code == 422 and "text_pair" in lone.json()["error"]
     _assert_same_answers(got, expected)
     _assert_same_answers([one], expected[:1])
-    assert info["task"] == clf.task.name and info["text_pair"] == (pairs is not None)
+    assert info["task"] == clf.task.name and info["pairs"] == (pairs is not None)
 
 
 def _assert_same_answers(got: list[dict], expected: list[dict]) -> None:

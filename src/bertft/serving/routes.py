@@ -106,7 +106,7 @@ async def livez() -> dict:
 
 
 async def info(request: Request) -> Response:
-    """The model's labels, backend, compute threads per forward pass, limits, this worker."""
+    """The model's labels and task, backend, compute threads per forward pass, limits, worker."""
     state: ModelState = request.app.state.model
     if state.classifier is None:
         return not_ready(state)
@@ -115,6 +115,7 @@ async def info(request: Request) -> Response:
     return JSONResponse(
         {
             "labels": clf.labels,
+            "task": clf.task.name,
             "backend": clf.backend,
             "device": clf.device,
             "model": clf.source,
