@@ -1,6 +1,6 @@
 """Each task (multi-label with class weights, regression, text pairs) through the rest of the
-tool: an interrupted run resumes bit for bit, torchrun trains like one process, export checks
-parity in the task's own metric, and the server answers as the Classifier does."""
+tool: an interrupted run resumes bit for bit, export checks parity in the task's own metric, and
+the server answers as the Classifier does."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import httpx
 import pytest
 from serve_helpers import running_server
 from task_data import multi_label_rows, pair_frame, regression_frame
-from test_distributed import TORCHRUN, bertft
 from test_resume import _assert_same_result, _finish, _start, _wait_for_training
 
 from bertft.cli import main
 from bertft.predict import Classifier
 
-# Three training runs per task plus export, servers and torchrun: minutes, not seconds.
+# Two training runs per task plus export and a server: minutes, not seconds.
 pytestmark = pytest.mark.slow
 
 # name -> (file name, how to write it, extra training flags)
@@ -121,63 +120,3 @@ def _assert_same_answers(got: list[dict], expected: list[dict]) -> None:
                 assert a[key] == pytest.approx(b[key], abs=1e-4)
             else:
                 assert a[key] == b[key]
-
-
-def test_torchrun_trains_like_one_process(run, tmp_path):
-    """Two processes of 8 texts each take the same steps as one of 16: the same first-epoch
-    losses to float rounding, with each task's loss (weighted BCE, MSE, pairs). The epoch's
-    last batch is left out: the split need not leave a multiple of 16 texts, and a short last
-    batch is evened out across processes with repeated texts."""
-    task, model, data, flags, _, _ = run
-    common = ["--epochs", "2", "--learning_rate", "5e-3", *flags]
-    if task == "regression":
-        common += ["--label_column", "score"]
-    still = _still(model, tmp_path)
-    one = tmp_path / "one"
-    assert main(_args(still, data, one, 16, common)) == 0
-    two = tmp_path / "two"
-    done = bertft(
-        *TORCHRUN,
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "bertft",
-        *_args(still, data, two, 8, common),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    a = json.loads((one / "metrics.json").read_text())
-    b = json.loads((two / "metrics.json").read_text())
-    steps_per_epoch = a["history"][-1]["step"] // 2
-    la = [(h["step"], h["loss"]) for h in a["history"] if "loss" in h]
-    lb = [(h["step"], h["loss"]) for h in b["history"] if "loss" in h]
-    assert [s for s, _ in la] == [s for s, _ in lb]
-    for (step, x), (_, y) in zip(la, lb, strict=True):
-        if step < steps_per_epoch:
-            assert x == pytest.approx(y, rel=1e-4), f"step {step}"
-    assert a["task"] == b["task"]
-
-
-def _still(model, tmp_path):
-    folder = tmp_path / "still"
-    folder.mkdir()
-    for file in model.iterdir():
-        (folder / file.name).write_bytes(file.read_bytes())
-    config = json.loads((folder / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
-
-
-def _args(model, data, out, per_device: int, extra: list[str]) -> list[str]:
-    from conftest import tiny_train_args
-
-    return tiny_train_args(
-        model,
-        data,
-        out,
-        "--per_device_train_batch_size",
-        str(per_device),
-        "--logging_steps",
-        "1",
-        *extra,
-    )
