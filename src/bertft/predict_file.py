@@ -80,8 +80,8 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     """Label every row of `job.input` with `clf` (a `predict.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
-    text_column, kept = _columns(source, job)
     pair_column = _pair_column(source, job, clf)
+    text_column, kept = _columns(source, job, pair_column)
     identity = _identity(clf, job, text_column) | {"text_pair_column": pair_column}
     marker = _Marker(Path(job.output), identity) if job.output else None
     done = marker.start(job.overwrite) if marker else {"rows": 0}
@@ -187,15 +187,20 @@ def _predict_chunk(
 # --- columns ----------------------------------------------------------------------------------
 
 
-def _columns(source: Path, job: FileJob) -> tuple[str, list[str]]:
-    """The text column and the user's columns to carry into the output."""
+def _columns(source: Path, job: FileJob, pair_column: str | None = None) -> tuple[str, list[str]]:
+    """The text column (for a pair model by default the usual partner of its pair column, as
+    in training) and the user's columns to carry into the output."""
     import pandas as pd
 
-    from bertft.data import TEXT_COLUMNS, _find_column
+    from bertft.data import PAIR_COLUMNS, TEXT_COLUMNS, _find_column
 
     columns = columns_of(source)
+    named = job.text_column
+    if named is None and pair_column is not None:
+        partner = {b: a for a, b in PAIR_COLUMNS}.get(pair_column.lower())
+        named = next((c for c in columns if partner and c.lower() == partner), None)
     text_column = _find_column(
-        pd.DataFrame(columns=columns), job.text_column, TEXT_COLUMNS, "text", str(source), True
+        pd.DataFrame(columns=columns), named, TEXT_COLUMNS, "text", str(source), True
     )
     if job.keep_columns == "all":
         return text_column, columns
