@@ -201,6 +201,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
 def _evaluate(settings: EvaluateSettings) -> int:
     from bertft.evaluate import evaluate
     from bertft.metrics import format_report
+    from bertft.windows import CutStats
 
     report = evaluate(
         settings.model,
@@ -215,6 +216,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
         device=settings.device,
         backend=settings.backend,
         all_rows=settings.all_rows,
+        pooling=settings.chunk_pooling,
     )
     if report["held_out_from_training"]:
         print(
@@ -222,6 +224,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
             f"{report['samples']:,} texts training held out for validation (--all_rows: every row)",
             file=sys.stderr,
         )
+    print(f"long texts: {CutStats.from_dict(report['long_texts']).describe()}", file=sys.stderr)
     print(format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
@@ -240,10 +243,12 @@ def _predict(settings: PredictSettings) -> int:
         backend=settings.backend,
         batch_size=settings.batch_size,
         device=settings.device,
+        pooling=settings.chunk_pooling,
     )
     if settings.threshold is not None:
         clf.positive_index(settings.positive_label)  # a multi-class model is refused before work
     probs = clf.predict_proba(texts)
+    print(f"long texts: {clf.last_stats.describe()}", file=sys.stderr)
     ranked = clf.rank(probs, settings.top_k)
     if settings.threshold is not None:
         decided = clf.decide(probs, settings.threshold, settings.positive_label)

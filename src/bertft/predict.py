@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bertft.encoding import Encoded, TextEncoder, load_encoder
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
 from bertft.settings import BACKENDS
+from bertft.windows import CutStats, pool
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized export is for serving
@@ -113,9 +115,8 @@ class Classifier:
     def __init__(
         self,
         logits: LogitsFn,
-        tokenizer,
+        encoder: TextEncoder,
         labels: Sequence[str],
-        max_length: int = 512,
         batch_size: int = 64,
         backend: str = "torch",
         source: str = "",
@@ -123,10 +124,11 @@ class Classifier:
         threads: int | None = None,
     ):
         self.logits = logits
-        self.tokenizer = tokenizer
+        self.encoder = encoder  # how texts become windows: the one training used
+        self.tokenizer = encoder.tokenizer
         self.labels: list[str] = list(labels)
-        self.max_length = max_length
         self.batch_size = batch_size
+        self.last_stats = CutStats()  # what the window cut in the last predict_logits call
         self.backend = backend
         self.source = source  # the folder or file loaded, for messages and /info
         self.device = device  # where the forward passes run
@@ -141,6 +143,7 @@ class Classifier:
         threads: int | None = None,
         precision: str = "auto",
         device: str = "auto",
+        pooling: str | None = None,
     ) -> Classifier:
         """Load a model folder from `bertft train` (torch), or an ONNX export: its folder, the
         .onnx file, or the training folder holding `onnx/` (onnx). `threads`: compute threads
@@ -148,7 +151,8 @@ class Classifier:
         `precision` (torch): fp32, bf16 or fp16 (GPU) weights, or auto: the training precision
         where the device runs it natively (AMX / AVX512-BF16 CPUs, GPUs), else fp32.
         `device` (torch): auto (a GPU when one is visible), cpu, cuda or cuda:N; ONNX runs on
-        CPU."""
+        CPU. Texts are read as training read them (the encoder saved in config.json);
+        `pooling` (mean, max) replaces how a chunked text's windows are combined."""
         from transformers import AutoConfig, AutoTokenizer
 
         if backend not in BACKENDS:
@@ -185,49 +189,66 @@ class Classifier:
                 model = model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
             logits = torch_logits(model.to(device))
             source = str(folder)
-        max_length = min(
-            getattr(tokenizer, "model_max_length", 512),
-            getattr(config, "max_position_embeddings", 512),
-        )
+        encoder = load_encoder(tokenizer, config, folder, pooling=pooling)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(
-            logits, tokenizer, labels, max_length, batch_size, backend, source, device, threads
-        )
+        return cls(logits, encoder, labels, batch_size, backend, source, device, threads)
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
         """An in-memory PyTorch model (e.g. just trained) and its tokenizer."""
         config = model.config
-        max_length = min(
-            getattr(tokenizer, "model_max_length", 512),
-            getattr(config, "max_position_embeddings", 512),
-        )
+        encoder = load_encoder(tokenizer, config)
         labels = [config.id2label[i] for i in range(config.num_labels)]
         logits = torch_logits(model)
         device = str(model.device)
-        return cls(logits, tokenizer, labels, max_length, batch_size, "torch", "", device)
+        return cls(logits, encoder, labels, batch_size, "torch", "", device)
 
     @property
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
+    @property
+    def max_length(self) -> int:
+        """The window: tokens read at once, special tokens included."""
+        return self.encoder.spec.max_length
+
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw logits, shape (len(texts), len(self.labels)), rows in input order."""
-        texts = list(texts)
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        """Raw logits, shape (len(texts), len(self.labels)), rows in input order. A text
+        longer than the window is read as training read it; chunks are pooled into one row.
+        `last_stats` then says how many texts exceeded the window and what was dropped."""
+        encoded = self.encode(texts)
+        self.last_stats = encoded.stats
+        return self.pool(self.window_logits(encoded), encoded)
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """The windows of `texts` (one or more per text)."""
+        return self.encoder.encode(list(texts))
+
+    def window_logits(self, encoded: Encoded, idx: Sequence[int] | None = None) -> np.ndarray:
+        """Logits of the windows `idx` (default: all), in that order, batched by length."""
+        idx = list(range(len(encoded))) if idx is None else list(idx)
+        lengths = encoded.features["input_ids"]
+        out = np.empty((len(idx), len(self.labels)), dtype=np.float32)
         # Batches of similar lengths pad little; results go back to their input positions.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        order = sorted(range(len(idx)), key=lambda i: len(lengths[idx[i]]))
         for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = self.tokenizer(
-                [texts[i] for i in idx],
-                truncation=True,
-                padding=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
-            out[idx] = self.logits(dict(batch))
+            part = order[start : start + self.batch_size]
+            batch = self.encoder.pad(encoded.rows([idx[i] for i in part]))
+            out[part] = self.logits(batch)
         return out
+
+    def rows_logits(self, windows: Sequence[dict[str, list[list[int]]]]) -> np.ndarray:
+        """Logits of windows given one by one (`Encoded.rows([i])`, as the server batches
+        them), in that order: one padded forward pass."""
+        batch = {k: [ids for w in windows for ids in w[k]] for k in windows[0]}
+        return self.logits(self.encoder.pad(batch))
+
+    def pool(self, window_logits: np.ndarray, encoded: Encoded) -> np.ndarray:
+        """One row of logits per text from one per window (the encoder's pooling)."""
+        if len(encoded) == encoded.documents:  # one window each: already per text
+            return window_logits
+        how = self.encoder.spec.pooling
+        return pool(window_logits, encoded.owner, encoded.documents, how).astype(np.float32)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(self.labels)), rows in input order."""

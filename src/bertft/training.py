@@ -21,8 +21,9 @@ from bertft.class_weights import resolve_class_weights
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
 from bertft.distributed import local_main_first, main_decides
+from bertft.encoding import ENCODER_KEY, TextEncoder, training_encoder
 from bertft.errors import Interrupted
-from bertft.features import tokenize_cached
+from bertft.features import cut_stats, tokenize_cached
 from bertft.files import write_json
 from bertft.hardware import describe, resolve_precision
 from bertft.hub import check_repository_id, push_folder
@@ -35,6 +36,7 @@ from bertft.metrics import (
 )
 from bertft.model import load_classifier, load_tokenizer
 from bertft.trackers import check_tracker, point_tensorboard_at
+from bertft.windows import per_text
 
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 
@@ -62,7 +64,9 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     class_weights = resolve_class_weights(
         cfg.class_weights, splits.train.labels, splits.labels.names
     )
-    run = _run_identity(cfg, splits.labels, splits.train, class_weights)
+    tokenizer = load_tokenizer(cfg.model_id)
+    encoder, why = training_encoder(cfg, tokenizer, splits.train.texts, say=_say)
+    run = _run_identity(cfg, splits.labels, splits.train, class_weights, encoder)
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
     resume_from = main_decides(
         lambda: prepare_run(
@@ -74,16 +78,16 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
 
     set_seed(cfg.seed)
-    tokenizer = load_tokenizer(cfg.model_id)
     model = load_classifier(cfg.model_id, splits.labels)
+    # Saved with every checkpoint and the model: predict, export and serve read texts this way.
+    setattr(model.config, ENCODER_KEY, encoder.to_dict())
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
-    length = cfg.train_max_length
-    train_set = tokenize_cached(tokenizer, length, splits.train, splits.labels, cache, "train")
+    train_set = tokenize_cached(encoder, splits.train, splits.labels, cache, "train", training=True)
     # Evaluation sorted by length pads little (training order is the sampler's business).
     eval_set = tokenize_cached(
-        tokenizer, length, splits.validation, splits.labels, cache, "val", by_length=True
+        encoder, splits.validation, splits.labels, cache, "val", by_length=True
     )
 
     callbacks = [guard, StepSeeder(cfg.seed)]
@@ -100,7 +104,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         data_collator=DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
-        compute_metrics=_compute_metrics,
+        compute_metrics=_metricsper_text(eval_set, encoder.spec.pooling),
         callbacks=callbacks,
     )
     trainer.set_class_weights(list(class_weights.values()) if class_weights else None)
@@ -114,6 +118,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
             f"world size {args.world_size}, global batch "
             f"{cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size}"
         )
+        _say(f"long texts: {encoder.spec.strategy} ({why})")
+        for split, dataset in (("train", train_set), ("validation", eval_set)):
+            capped = encoder.cap_note() if split == "train" else ""
+            _say(f"{split}: {cut_stats(dataset).describe()}{capped}")
         if class_weights:
             _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
@@ -128,7 +136,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         raise Interrupted(guard.signum, checkpoints / f"checkpoint-{step}")
 
     # The Trainer has reloaded the best checkpoint; measure it on the full validation set.
-    validation, probs = _evaluate(trainer, eval_set, splits.labels, class_weights)
+    pooling = encoder.spec.pooling
+    validation, probs = _evaluate(trainer, eval_set, splits.labels, class_weights, pooling)
     metrics: dict[str, Any] = {
         "model_id": cfg.model_id,
         "labels": list(splits.labels.names),
@@ -136,6 +145,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "data": _data_summary(cfg, splits),
         "class_weights": class_weights,
+        "long_texts": {
+            **encoder.to_dict(),
+            "why": why,
+            "train": cut_stats(train_set).as_dict(),
+        },
         "hardware": describe(),
         "train": {
             **result.metrics,
@@ -146,9 +160,9 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     }
     if splits.test is not None:
         test_set = tokenize_cached(
-            tokenizer, length, splits.test, splits.labels, cache, "test", by_length=True
+            encoder, splits.test, splits.labels, cache, "test", by_length=True
         )
-        metrics["test"] = _evaluate(trainer, test_set, splits.labels, class_weights)[0]
+        metrics["test"] = _evaluate(trainer, test_set, splits.labels, class_weights, pooling)[0]
     metrics["history"] = trainer.state.log_history
 
     trainer.save_model(str(out))  # every rank calls it; the Trainer lets one write
@@ -293,29 +307,40 @@ def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def _compute_metrics(prediction) -> dict[str, float]:
-    return classification_metrics(prediction.label_ids, _logits(prediction.predictions).argmax(-1))
+def _metricsper_text(eval_set, pooling: str) -> Callable:
+    """The Trainer's per-epoch metrics, per text (never per window): they pick the best model."""
+    positions = np.asarray(eval_set["position"])
+
+    def compute(prediction) -> dict[str, float]:
+        logits, label_ids = per_text(
+            _logits(prediction.predictions), prediction.label_ids, positions, pooling
+        )
+        return classification_metrics(label_ids, logits.argmax(-1))
+
+    return compute
 
 
 def _evaluate(
-    trainer, dataset, labels: LabelMap, class_weights: dict[str, float] | None = None
+    trainer,
+    dataset,
+    labels: LabelMap,
+    class_weights: dict[str, float] | None = None,
+    pooling: str = "mean",
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """The full report on `dataset` and its class probabilities, rows in text order."""
+    """The full report on `dataset` and its class probabilities, one row per text, in text
+    order (the set holds windows in length order; "position" names each one's text)."""
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    # The set is in length order; "position" takes each row back to its text's place.
     positions = np.asarray(dataset["position"])
-    logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
-    logits[positions] = _logits(output.predictions)
-    label_ids = np.empty_like(output.label_ids)
-    label_ids[positions] = output.label_ids
+    logits, label_ids = per_text(_logits(output.predictions), output.label_ids, positions, pooling)
     probs = softmax(logits).astype(np.float32)
     report = probability_report(label_ids, probs, labels.names)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
     weights = list(class_weights.values()) if class_weights else None
     report["loss"] = cross_entropy(logits, label_ids, weights)
-    report["samples"] = len(dataset)
+    report["samples"] = len(logits)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
+    report["long_texts"] = cut_stats(dataset).as_dict()
     return report, probs
 
 
@@ -327,8 +352,10 @@ def _run_identity(
     labels: LabelMap,
     train: Examples,
     class_weights: dict[str, float] | None,
+    encoder: TextEncoder,
 ) -> dict[str, Any]:
-    """What must be the same for a checkpoint to be resumed: model, data, labels, loss."""
+    """What must be the same for a checkpoint to be resumed: model, data, labels, loss, and
+    how texts become windows."""
     return {
         "model_id": cfg.model_id,
         "data": cfg.data.data,
@@ -342,6 +369,12 @@ def _run_identity(
         # interruption and the resume changes the loss. Only when set, so that unweighted
         # checkpoints made before the option existed still resume.
         **({"class_weights": class_weights} if class_weights else {}),
+        # Likewise only beyond the plain cut at the default window, which earlier runs used.
+        **(
+            {"encoder": encoder.to_dict()}
+            if encoder.spec.strategy != "truncate" or cfg.train_max_length != 128
+            else {}
+        ),
     }
 
 
