@@ -104,7 +104,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         data_collator=DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
-        compute_metrics=_metricsper_text(eval_set, encoder.spec.pooling),
+        compute_metrics=_metrics_per_text(eval_set, encoder.spec.pooling),
         callbacks=callbacks,
     )
     trainer.set_class_weights(list(class_weights.values()) if class_weights else None)
@@ -307,7 +307,7 @@ def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def _metricsper_text(eval_set, pooling: str) -> Callable:
+def _metrics_per_text(eval_set, pooling: str) -> Callable:
     """The Trainer's per-epoch metrics, per text (never per window): they pick the best model."""
     positions = np.asarray(eval_set["position"])
 
