@@ -134,6 +134,12 @@ def check_count(count: int, name: str, ctx: Context) -> None:
         )
 
 
+def items_of(values: list, name: str, ctx: Context) -> list[Item]:
+    """A JSON list of inputs: counted before any is read, each named by its index in errors."""
+    check_count(len(values), name, ctx)
+    return [item_of(v, f"{name}[{i}]", ctx) for i, v in enumerate(values)]
+
+
 def check_items(items: list[Item], name: str, ctx: Context) -> list[Item]:
     """The count limits, and both texts of every input for a model trained on pairs."""
     check_count(len(items), name, ctx)

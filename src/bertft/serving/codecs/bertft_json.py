@@ -14,9 +14,8 @@ from bertft.serving.codecs.base import (
     Decoded,
     Options,
     RequestError,
-    check_count,
     check_items,
-    item_of,
+    items_of,
     kind,
     pair_item,
     top_k_of,
@@ -57,6 +56,5 @@ def decode(payload: Any, ctx: Context) -> Decoded:
     value = payload["texts"]
     if not isinstance(value, list):
         raise RequestError(422, f'"texts" must be a list of strings, got {kind(value)}')
-    check_count(len(value), '"texts"', ctx)
-    items = [item_of(v, f'"texts"[{i}]', ctx) for i, v in enumerate(value)]
+    items = items_of(value, '"texts"', ctx)
     return Decoded(check_items(items, '"texts"', ctx), options, layout=lambda a: {"predictions": a})

@@ -17,9 +17,9 @@ from bertft.serving.codecs.base import (
     Decoded,
     Options,
     RequestError,
-    check_count,
     check_items,
     item_of,
+    items_of,
     kind,
     top_k_of,
     unknown_fields,
@@ -39,8 +39,7 @@ def decode(payload: dict, ctx: Context) -> Decoded:
     options = parameters(payload["parameters"], ctx)
     value = payload["inputs"]
     if isinstance(value, list):
-        check_count(len(value), '"inputs"', ctx)
-        items = [item_of(v, f'"inputs"[{i}]', ctx) for i, v in enumerate(value)]
+        items = items_of(value, '"inputs"', ctx)
     else:
         items = [item_of(value, '"inputs"', ctx, lists_are_pairs=False)]
     return Decoded(check_items(items, '"inputs"', ctx), options, layout=list, ranked=True)

@@ -18,10 +18,11 @@ from bertft.serving.codecs.base import (
     Item,
     Options,
     RequestError,
-    check_count,
     check_items,
     item_of,
+    items_of,
     kind,
+    unknown_fields,
 )
 
 FIELDS = {"inputs", "truncate", "raw_scores", "truncation_direction"}
@@ -32,13 +33,9 @@ def claims(payload: Any) -> bool:
 
 
 def decode(payload: dict, ctx: Context) -> Decoded:
-    unknown = sorted(set(payload) - FIELDS)
-    if unknown:
-        raise RequestError(
-            422,
-            f"unknown field(s) {', '.join(unknown)}; expected inputs, truncate, raw_scores "
-            '(or "parameters" in the Hugging Face format)',
-        )
+    unknown_fields(
+        payload, FIELDS, 'inputs, truncate, raw_scores (or "parameters" in the Hugging Face format)'
+    )
     options = Options(
         top_k=None,
         function="none" if _flag(payload, "raw_scores", False) else None,
@@ -57,10 +54,9 @@ def _inputs(value: Any, ctx: Context) -> tuple[list[Item], bool]:
         return [item_of(value, '"inputs"', ctx)], True
     if not isinstance(value, list):
         raise RequestError(422, f'"inputs" must be a string or a list, got {kind(value)}')
-    check_count(len(value), '"inputs"', ctx)
     if ctx.takes_pairs and len(value) == 2 and all(isinstance(v, str) for v in value):
         return [item_of(value, '"inputs"', ctx)], True  # TEI's pair
-    return [item_of(v, f'"inputs"[{i}]', ctx) for i, v in enumerate(value)], False
+    return items_of(value, '"inputs"', ctx), False
 
 
 def _flag(payload: dict, name: str, default: bool) -> bool:
