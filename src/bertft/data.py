@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -228,21 +229,28 @@ def _parse_csv(path: Path, text: str, sep: str) -> pd.DataFrame:
     return frame
 
 
+def json_line(path: Path, number: int, line: str) -> dict[str, Any] | None:
+    """One JSON Lines record (None for a blank line), or an error naming the file and line."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise BertftError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+    if not isinstance(record, dict):
+        raise BertftError(
+            f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
+        )
+    return record
+
+
 def _parse_jsonl(path: Path, text: str) -> tuple[pd.DataFrame, str, list[str]]:
     records, rows = [], []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BertftError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
-        if not isinstance(record, dict):
-            raise BertftError(
-                f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
-            )
-        records.append(record)
-        rows.append(f"line {number}")
+        record = json_line(path, number, line)
+        if record is not None:
+            records.append(record)
+            rows.append(f"line {number}")
     if not records:
         raise BertftError(f"{path}: the file is empty")
     return pd.DataFrame(records), str(path), rows

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertft.data import json_line
 from bertft.errors import BertftError
 
 # Suffix -> reader. ".json" may be a JSON array (read whole) or JSON Lines (streamed).
@@ -153,17 +154,9 @@ def _csv_records(path: Path, file, fmt: str) -> Iterator[tuple[dict[str, str], s
 
 def _jsonl_records(path: Path, file, fmt: str) -> Iterator[tuple[dict[str, Any], str]]:
     for number, line in _lines(path, file):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BertftError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
-        if not isinstance(record, dict):
-            raise BertftError(
-                f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
-            )
-        yield record, f"line {number}"
+        record = json_line(path, number, line)
+        if record is not None:
+            yield record, f"line {number}"
 
 
 def _text_records(path: Path, file, fmt: str) -> Iterator[tuple[dict[str, str], str]]:
