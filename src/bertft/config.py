@@ -231,10 +231,9 @@ def train_config_from(values: dict[str, Any], source: str = "settings") -> Train
     values = normalize_keys(values, source)
     data_keys = {f.name for f in dataclasses.fields(DataConfig)}
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "training_arguments"}
-    others = {k: v for k, v in values.items() if k not in data_keys | train_keys}
-    if "training_arguments" in values:  # from Python: training_arguments={"optim": ...}
-        others = {**dict(values.pop("training_arguments") or {}), **others}
-        others.pop("training_arguments", None)
+    # from Python, Trainer settings may also come nested: training_arguments={"optim": ...}
+    nested = dict(values.pop("training_arguments", None) or {})
+    others = {**nested, **{k: v for k, v in values.items() if k not in data_keys | train_keys}}
     passed = {}
     if others:
         from bertft.passthrough import split_settings

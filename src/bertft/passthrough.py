@@ -87,20 +87,20 @@ def _hf_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fields() -> set[str]:
+@functools.cache
+def _fields() -> frozenset[str]:
+    """TrainingArguments' field names (asked once per flag while splitting: computed once)."""
     import dataclasses
 
     from transformers import TrainingArguments
 
-    return {f.name for f in dataclasses.fields(TrainingArguments)}
+    return frozenset(f.name for f in dataclasses.fields(TrainingArguments))
 
 
 def parse_flags(extras: list[str], bertft_names: set[str]) -> dict[str, Any]:
     """Command-line flags bertft's own parser did not know, read by transformers' parser."""
-    values = {}
-    rest = []
-    for flag in _split_always(extras, values):
-        rest.append(flag)
+    values: dict[str, Any] = {}
+    rest = _split_always(extras, values)
     try:
         namespace, unknown = _hf_parser().parse_known_args(rest)
     except argparse.ArgumentError as e:
