@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import topic_frame
+from conftest import slowed_env, topic_frame
 
 from bertft.cli import main
 
@@ -35,13 +35,14 @@ def _predict(model: Path, *args: str) -> list[str]:
     return ["predict", "--model", str(model), *args]
 
 
-def _spawn(*args: str, env: dict | None = None) -> subprocess.Popen:
+def _spawn(*args: str, slowed: bool = False) -> subprocess.Popen:
+    """`bertft ARGS` as a subprocess; slowed: 0.2 s after each chunk (tests/hooks)."""
     return subprocess.Popen(
         [sys.executable, "-m", "bertft", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        env=slowed_env(chunk_seconds=0.2) if slowed else slowed_env(),
     )
 
 
@@ -134,7 +135,7 @@ def test_killed_run_resumes_every_row_exactly_once_in_order(tiny_trained, tmp_pa
     args = _predict(
         tiny_trained, "--input", str(source), "--output", str(out), "--chunk_size", "20"
     )
-    run = _spawn(*args, env={"BERTFT_TEST_CHUNK_SECONDS": "0.2"})
+    run = _spawn(*args, slowed=True)
     marker = out.with_name("out.csv.progress.json")
     rows = _wait_for_rows(marker, 200, run)
     run.send_signal(signal.SIGKILL)
@@ -158,7 +159,7 @@ def test_sigterm_stops_after_the_chunk_with_143_and_parquet_resumes(tiny_trained
     args = _predict(
         tiny_trained, "--input", str(source), "--output", str(out), "--chunk_size", "25"
     )
-    run = _spawn(*args, env={"BERTFT_TEST_CHUNK_SECONDS": "0.2"})
+    run = _spawn(*args, slowed=True)
     _wait_for_rows(out.with_name("out.parquet.progress.json"), 50, run)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=60)

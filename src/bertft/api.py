@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertft.config import TrainConfig, normalize_keys, train_config_from
 from bertft.errors import BertftError
+from bertft.files import cache_root, write_bytes
 
 if TYPE_CHECKING:
     from bertft.predict import Classifier
@@ -55,7 +56,8 @@ def train(data: Any = None, **settings: Any) -> TrainResult:
     folder, hub name), a pandas DataFrame, a `datasets.Dataset` or `DatasetDict` (its train,
     validation and test splits), or a list of dicts such as `{"text": ..., "label": ...}`.
     `validation_data=` and `test_data=` take the same kinds. In-memory data is written once to
-    a Parquet file in the cache (`$XDG_CACHE_HOME/bertft/data`, named by its content) so that
+    a Parquet file in bertft's cache (`$BERTFT_CACHE`, else `~/.cache/bertft`: `data/`, named
+    by its content) so that
     the run records where its texts came from and a rerun resumes.
     `settings`: `bertft train`'s settings by name (`epochs=2`, `model_id=...`), their Hugging
     Face names (`num_train_epochs=2`) or any other TrainingArguments field (`optim="sgd"`)."""
@@ -160,12 +162,8 @@ def _write_frame(frame, name: str) -> str:
     frame.reset_index(drop=True).to_parquet(buffer, index=False)
     content = buffer.getvalue()
     digest = hashlib.sha256(content).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bertft" / "data"
-    path = cache / f"{digest}.parquet"
+    path = cache_root() / "data" / f"{digest}.parquet"
     if not path.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(content)
-        tmp.replace(path)  # atomic: ranks under torchrun may write the same file at once
+        write_bytes(path, content)
     log.info("%s: %d rows, saved for the run as %s", name, len(frame), path)
     return str(path)

