@@ -6,6 +6,7 @@ The model's state lives on `request.app.state.model` (a `ModelState`).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -132,8 +133,13 @@ async def metrics(request: Request) -> Response:
     return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
 
+@functools.cache
+def _page_html() -> str:
+    return (STATIC / "index.html").read_text(encoding="utf-8")
+
+
 async def page() -> HTMLResponse:
-    return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+    return HTMLResponse(_page_html())  # read once, not from disk on every visit
 
 
 def router(settings) -> APIRouter:
