@@ -26,6 +26,13 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 # name -> train flags. "old" is the MiniLM default before issue #15; "new" the default after.
+# The two numbers each task's table line shows (the names bertft's metrics.json uses).
+HEADLINE = {
+    "single_label": ("accuracy", "f1_macro"),
+    "multi_label": ("f1_micro", "subset_accuracy"),
+    "regression": ("pearson", "rmse"),
+}
+
 RECIPES: dict[str, list[str]] = {
     "old": ["--learning_rate", "1e-4", "--epochs", "3", "--per_device_train_batch_size", "32",
             "--warmup_ratio", "0.1"],
@@ -54,18 +61,22 @@ def run_one(model: str, dataset: str, recipe: str, seed: int, extra: list[str]) 
             raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
         metrics = json.loads((out / "metrics.json").read_text())
         shutil.rmtree(out, ignore_errors=True)
-    per_epoch = [round(e["eval_accuracy"], 4) for e in metrics["history"] if "eval_accuracy" in e]
+    task = metrics.get("task", "single_label")
+    names = HEADLINE[task]
+    per_epoch = [
+        round(e[f"eval_{names[0]}"], 4) for e in metrics["history"] if f"eval_{names[0]}" in e
+    ]
     return {
         "model": model,
         "dataset": dataset,
         "recipe": recipe,
         "flags": RECIPES[recipe] + extra,
         "seed": seed,
-        "accuracy": metrics["validation"]["accuracy"],
-        "f1_macro": metrics["validation"]["f1_macro"],
+        "task": task,
+        "scores": {name: metrics["validation"][name] for name in names},
         "validation_texts": metrics["data"]["samples"]["validation"],
         "train_texts": metrics["train"]["samples"],
-        "eval_accuracy_per_epoch": per_epoch,
+        f"eval_{names[0]}_per_epoch": per_epoch,
         "train_seconds": metrics["train"]["wall_seconds"],
         "process_seconds": round(wall, 1),
         "precision": metrics["precision"],
@@ -91,13 +102,15 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         groups.setdefault((r["dataset"], r["recipe"]), []).append(r)
     lines = [
-        "| dataset | recipe | seeds | accuracy | macro F1 | train time (s) |",
+        "| dataset | recipe | seeds | metric | metric | train time (s) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for (dataset, recipe), rs in sorted(groups.items()):
+        cells = [
+            f"{name} {_mean_spread([r['scores'][name] for r in rs])}" for name in rs[0]["scores"]
+        ]
         lines.append(
-            f"| {dataset} | {recipe} | {len(rs)} | {_mean_spread([r['accuracy'] for r in rs])} | "
-            f"{_mean_spread([r['f1_macro'] for r in rs])} | "
+            f"| {dataset} | {recipe} | {len(rs)} | {' | '.join(cells)} | "
             f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |"
         )
     return "\n".join(lines)
@@ -136,8 +149,9 @@ def main() -> None:
                 row = run_one(args.model, dataset, recipe, seed, args.extra)
                 with results_file(args.model).open("a") as f:
                     f.write(json.dumps(row) + "\n")
-                print(f"{dataset} {recipe} seed {seed}: accuracy {row['accuracy']:.4f}, "
-                      f"{row['train_seconds']:.0f} s", flush=True)  # fmt: skip
+                scores = ", ".join(f"{k} {v:.4f}" for k, v in row["scores"].items())
+                print(f"{dataset} {recipe} seed {seed}: {scores}, {row['train_seconds']:.0f} s",
+                      flush=True)  # fmt: skip
     print(table(load(args.model)))
 
 

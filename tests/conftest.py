@@ -5,6 +5,7 @@ Tests never touch the network: the hub is switched off before anything imports i
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -86,6 +87,18 @@ def tiny_model(tmp_path_factory) -> Path:
         max_position_embeddings=64,
     )
     BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def still_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model without dropout: otherwise ranks draw other masks than one process does."""
+    folder = tmp_path_factory.mktemp("still-bert")
+    for file in tiny_model.iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
     return folder
 
 

@@ -28,7 +28,7 @@ def test_arrow_path_reads_checks_and_splits_like_the_in_memory_one(tmp_path, cap
     arrow = load_splits(DataConfig(data=str(path), arrow_from_mb=0), seed=3)
     assert "skipped 1 empty text(s)" in capsys.readouterr().err
     assert type(arrow.train).__name__ == "ArrowExamples"  # texts stay on disk
-    assert arrow.labels == in_memory.labels
+    assert arrow.task.names == in_memory.task.names
     assert len(arrow.train) == len(in_memory.train) == 239
     assert arrow.validation.texts == in_memory.validation.texts
     assert Counter(arrow.train.labels) == Counter(in_memory.train.labels)
@@ -45,7 +45,7 @@ def test_arrow_path_names_bad_rows(tmp_path):
     jsonl = tmp_path / "d.jsonl"
     jsonl.write_text('{"text": "rain", "label": 1}\n{"text": "soup", "label": 2}\n' * 20)
     splits = load_splits(DataConfig(data=str(jsonl), arrow_from_mb=0), seed=0)
-    assert splits.labels.names == ("1", "2")  # JSON numbers are label names like any other
+    assert splits.task.names == ("1", "2")  # JSON numbers are label names like any other
 
 
 def test_max_eval_samples_is_a_stratified_sample(tmp_path):

@@ -54,8 +54,8 @@ def test_training_and_evaluate_report_auc_and_threshold(binary_model, tmp_path, 
     printed = capsys.readouterr().out
     report = json.loads((out / "metrics.json").read_text())["binary"]
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
-    y = [r["label"] == "weather" for r in rows]
-    p = [r["probabilities"]["weather"] for r in rows]
+    y = [r["true"] == "weather" for r in rows]
+    p = [{d["label"]: d["score"] for d in r["predicted"]["top_k"]}["weather"] for r in rows]
     assert report["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-5)
     assert 0 < report["best_threshold"] < 1
     # At the reported threshold the F1 is the reported one.

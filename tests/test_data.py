@@ -10,8 +10,9 @@ import pytest
 from conftest import topic_frame
 
 from bertft.config import DataConfig
-from bertft.data import LabelMap, load_splits, read_examples, stratified_split
+from bertft.data import load_splits, read_examples
 from bertft.errors import BertftError
+from bertft.tasks import SingleLabel, TaskSettings
 
 
 def _write(frame, path):
@@ -109,10 +110,11 @@ def test_bad_columns_are_named(tmp_path):
 
 
 def test_integer_labels_sort_numerically_and_strings_alphabetically():
-    assert LabelMap.from_labels(["10", "2", "1", "2"]).names == ("1", "2", "10")
-    labels = LabelMap.from_labels(["spam", "ham", "spam"])
+    settings = TaskSettings()
+    assert SingleLabel.from_training(["10", "2", "1", "2"], settings).names == ("1", "2", "10")
+    labels = SingleLabel.from_training(["spam", "ham", "spam"], settings)
     assert labels.names == ("ham", "spam")
-    assert labels.id2label == {0: "ham", 1: "spam"}
+    assert labels.model_settings()["id2label"] == {0: "ham", 1: "spam"}
     assert labels.encode(["spam", "ham"]) == [1, 0]
 
 
@@ -128,12 +130,12 @@ def test_stratified_split_keeps_proportions_and_is_seeded(tmp_path):
     frame = topic_frame(300)
     frame.loc[:59, "label"] = "rare"  # 60 of 300
     examples = read_examples(str(_write(frame, tmp_path / "d.csv")))
-    train, val = stratified_split(examples, 0.2, seed=1)
+    train, val = SingleLabel.split(examples, 0.2, seed=1)
     assert len(val) == 60 and len(train) == 240
     assert Counter(val.labels)["rare"] == 12
     assert not set(train.rows) & set(val.rows)
-    assert stratified_split(examples, 0.2, seed=1)[1].texts == val.texts
-    assert stratified_split(examples, 0.2, seed=2)[1].texts != val.texts
+    assert SingleLabel.split(examples, 0.2, seed=1)[1].texts == val.texts
+    assert SingleLabel.split(examples, 0.2, seed=2)[1].texts != val.texts
 
 
 def test_load_splits_with_files_and_sample_limits(tmp_path):
@@ -148,7 +150,7 @@ def test_load_splits_with_files_and_sample_limits(tmp_path):
     )
     splits = load_splits(cfg, seed=0)
     assert (len(splits.train), len(splits.validation), len(splits.test)) == (50, 10, 10)
-    assert splits.labels.names == ("food", "sports", "weather")
+    assert splits.task.names == ("food", "sports", "weather")
 
 
 # --- bad input: each refused with the file, row and column ---------------------------------
@@ -225,7 +227,7 @@ def test_validation_label_unseen_in_training_is_refused(tmp_path):
     )
     with pytest.raises(
         BertftError,
-        match=r"v\.csv, row 5 \(line 6\): label 'politics' never "
+        match=r"v\.csv, row 5 \(line 6\), column 'label': label 'politics' never "
         r"appears in the training data",
     ):
         load_splits(cfg, seed=0)

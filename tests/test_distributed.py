@@ -33,18 +33,6 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 
 @pytest.fixture(scope="module")
-def still_model(tiny_model, tmp_path_factory) -> Path:
-    """The tiny model without dropout: otherwise ranks draw other masks than one process does."""
-    folder = tmp_path_factory.mktemp("still-bert")
-    for file in tiny_model.iterdir():
-        (folder / file.name).write_bytes(file.read_bytes())
-    config = json.loads((folder / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("ddp-data")
     train, validation = folder / "train.csv", folder / "validation.csv"

@@ -181,7 +181,7 @@ def test_evaluate_an_onnx_export_like_the_pytorch_model(tiny_trained, exported, 
         ([], "not a model folder (no config.json)"),
         (["--max_accuracy_drop", "-1"], "max_accuracy_drop must be >= 0"),
         (["--eval_data", "missing.csv"], "missing.csv: no such file"),
-        (["--eval_data", "LABELS"], "labels cooking are unknown to the model"),
+        (["--eval_data", "LABELS"], "label 'cooking' never appears in the training data"),
         (["--max_eval_samples", "0"], "max_eval_samples must be at least 1"),
     ],
 )

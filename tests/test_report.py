@@ -19,6 +19,7 @@ from bertft import plots
 from bertft.cli import main
 from bertft.metrics import probability_report
 from bertft.report import ReportData, write_report
+from bertft.tasks import SingleLabel
 
 LABELS = ["food", "sports", "weather"]
 
@@ -214,8 +215,11 @@ def test_evaluate_writes_a_report_too(trained, tmp_path):
     assert "holdout" in " ".join(page.text)
     assert (out / "plots" / "confusion_matrix.png").is_file()
     row = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
-    assert set(row["probabilities"]) == set(LABELS)
-    assert abs(sum(row["probabilities"].values()) - 1) < 1e-4
+    # The same answer `bertft predict --top_k 3` gives, every label's probability in it.
+    probabilities = {d["label"]: d["score"] for d in row["predicted"]["top_k"]}
+    assert set(probabilities) == set(LABELS) and row["true"] in LABELS
+    assert row["predicted"]["label"] == max(probabilities, key=probabilities.get)
+    assert abs(sum(probabilities.values()) - 1) < 1e-4
 
 
 def test_user_text_and_labels_are_escaped(tmp_path):
@@ -229,10 +233,11 @@ def test_user_text_and_labels_are_escaped(tmp_path):
         tmp_path,
         ReportData(
             title="<i>run</i>",
+            task=SingleLabel(names),
             evaluation=evaluation,
             texts=texts,
-            y_true=y_true,
-            probs=probs,
+            labels=[names[i] for i in y_true],
+            scores=probs,
             summary=[("data", "<file>.csv")],
         ),
     )

@@ -120,8 +120,8 @@ def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path, caps
     frame.to_csv(data, index=False)
     assert main(["evaluate", "--model", str(trained), "--data", str(data)]) == 2
     assert (
-        "other.csv, row 3 (line 4): label 'politics' is unknown to the model "
-        "(it knows food, sports, weather)"
+        "other.csv, row 3 (line 4), column 'label': label 'politics' never appears in the "
+        "training data (training labels: food, sports, weather)"
     ) in capsys.readouterr().err
 
 

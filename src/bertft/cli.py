@@ -225,15 +225,16 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
 
     from bertft.api import run
     from bertft.distributed import is_main_process
-    from bertft.metrics import format_report
+    from bertft.tasks import task_of
 
     result = run(cfg)
     if is_main_process():
         validation, out = result.metrics["validation"], result.output_dir
-        print(format_report(validation))
+        task = task_of(str(out))  # the task the run trained, from the saved model
+        print(task.format_report(validation))
         print(
-            f"validation accuracy {validation['accuracy']:.4f}, macro F1 "
-            f"{validation['f1_macro']:.4f}; model saved to {out} (report: {out / 'report.html'})"
+            f"validation {task.headline(validation)}; model saved to {out} "
+            f"(report: {out / 'report.html'})"
         )
     return 0
 
@@ -252,13 +253,15 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 def _evaluate(settings: EvaluateSettings) -> int:
     from bertft.evaluate import evaluate
-    from bertft.metrics import format_report
+    from bertft.tasks import task_of
 
     report = evaluate(
         settings.model,
         settings.data,
         text_column=settings.text_column,
         label_column=settings.label_column,
+        text_pair_column=settings.text_pair_column,
+        label_separator=settings.label_separator,
         split=settings.split,
         max_samples=settings.max_eval_samples,
         strict=settings.strict,
@@ -274,7 +277,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
             f"{report['samples']:,} texts training held out for validation (--all_rows: every row)",
             file=sys.stderr,
         )
-    print(format_report(report))
+    print(task_of(settings.model, settings.backend).format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
         f"written to {report['output_dir']} (open report.html there)"
@@ -301,7 +304,7 @@ def _predict(settings: PredictSettings) -> int:
         threads=settings.threads,
     )
     if settings.threshold is not None:
-        clf.positive_index(settings.positive_label)  # a multi-class model is refused before work
+        clf.positive_index(settings.positive_label)  # other models are refused before work
     if job is not None:
         from bertft.predict_file import predict_file
 
@@ -314,9 +317,12 @@ def _predict(settings: PredictSettings) -> int:
         if settings.output:
             print(f"wrote {summary['rows']:,} predictions to {settings.output}", file=sys.stderr)
         return 0
-    probs = clf.predict_proba(settings.text)
-    found = answers(clf, probs, settings.top_k, settings.threshold, settings.positive_label)
-    rows = [{"text": text, **f} for text, f in zip(settings.text, found, strict=True)]
+    texts, pairs = settings.text, settings.text_pair
+    scores = clf.predict_scores(texts, pairs)
+    found = answers(clf, scores, settings.top_k, settings.threshold, settings.positive_label)
+    rows = []
+    for i, (text, answer) in enumerate(zip(texts, found, strict=True)):
+        rows.append({"text": text, **({"text_pair": pairs[i]} if pairs else {}), **answer})
     _write_rows(rows, settings.output)
     return 0
 
@@ -338,9 +344,10 @@ def _serve(settings: ServeSettings) -> int:
 def _write_rows(rows: list[dict], output: str | None) -> None:
     if output and output.lower().endswith(".csv"):
         buffer = io.StringIO()
+        columns = list(dict.fromkeys(k for r in rows for k in r))
         writer = csv.writer(buffer)
-        writer.writerow(["text", "label", "score"])
-        writer.writerows([r["text"], r["label"], r["score"]] for r in rows)
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(r.get(c)) for c in columns] for r in rows)
         text = buffer.getvalue()
     else:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -351,6 +358,15 @@ def _write_rows(rows: list[dict], output: str | None) -> None:
 
     out = write_text(Path(output), text)
     print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
+
+
+def _csv_cell(value):
+    """Lists of labels as "a|b"; per-label scores and top-k lists as JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "|".join(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def _datasets(settings: NoSettings) -> int:

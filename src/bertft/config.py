@@ -13,6 +13,7 @@ from typing import Any
 
 from bertft.errors import BertftError
 from bertft.flags import aliases_of, coerce, load_yaml, opt, resolve_aliases
+from bertft.tasks import TASKS
 
 __all__ = ["DataConfig", "TrainConfig", "load_yaml", "opt", "train_config_from"]
 
@@ -66,6 +67,23 @@ class DataConfig:
         "label column (default: found from label, category, ...)",
         aliases=("label_column_name",),
     )
+    text_pair_column: str | None = opt(
+        None,
+        "second text of a pair, encoded with the text as one input (default: found for "
+        "sentence1/sentence2, premise/hypothesis, question/sentence, query/passage, text_a/text_b)",
+    )
+    task: str = opt(
+        "auto",
+        "auto (list labels or --label_separator: multi_label; numbers not all integers: "
+        "regression; else single_label), single_label, multi_label, regression",
+        choices=("auto", "single_label", "multi_label", "regression"),
+    )
+    label_separator: str | None = opt(
+        None, "split string labels on this (e.g. '|') into several labels: multi-label CSV/TSV"
+    )
+    standardize_targets: bool = opt(
+        True, "regression: train on targets scaled to mean 0, std 1 (answers in the original units)"
+    )
     validation_split: float = opt(
         0.2,
         "fraction held out for validation when no --validation_data is given (stratified, seeded)",
@@ -83,6 +101,8 @@ class DataConfig:
     )
 
     def validate(self) -> None:
+        if self.label_separator == "":
+            raise BertftError("--label_separator must not be empty")
         if not 0.0 < self.validation_split < 1.0:
             raise BertftError(
                 f"validation_split must be between 0 and 1, got {self.validation_split}"
@@ -124,10 +144,11 @@ class TrainConfig:
     warmup_ratio: float = opt(0.1, "fraction of steps spent warming the learning rate up")
     gradient_accumulation_steps: int = opt(1, "batches per optimizer step")
     max_grad_norm: float = opt(1.0, "gradient clipping norm")
-    metric_for_best_model: str = opt(
-        "f1_macro",
-        "keep the checkpoint best on this validation "
-        "metric (accuracy, f1_macro, f1_weighted, loss)",
+    metric_for_best_model: str | None = opt(
+        None,
+        "keep the checkpoint best on this validation metric (default: the task's own: f1_macro "
+        "single-label, f1_micro multi-label, rmse regression; or accuracy, f1_weighted, "
+        "subset_accuracy, hamming_loss, mse, mae, pearson, spearman, r2, loss)",
     )
     early_stopping_patience: int | None = opt(
         None, "stop after this many evaluations without improvement"
@@ -195,9 +216,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise BertftError(f"{name} must be positive, got {value}")
-        if self.metric_for_best_model not in ("accuracy", "f1_macro", "f1_weighted", "loss"):
+        known = {"loss"}
+        for task in TASKS.values():
+            known.update(task.metric_names)
+        if self.metric_for_best_model is not None and self.metric_for_best_model not in known:
             raise BertftError(
-                f"metric_for_best_model must be accuracy, f1_macro, f1_weighted or loss, "
+                f"metric_for_best_model must be one of {', '.join(sorted(known))}, "
                 f"got '{self.metric_for_best_model}'"
             )
         if self.report_to not in TRACKERS:

@@ -19,6 +19,7 @@ import pandas as pd
 from bertft.config import DataConfig
 from bertft.datasets_bundled import BUNDLED, load_bundled
 from bertft.errors import BertftError
+from bertft.tasks import Task, TaskSettings, choose_task
 
 TEXT_COLUMNS = (
     "text",
@@ -44,6 +45,8 @@ LABEL_COLUMNS = (
     "sentiment",
     "topic",
     "y",
+    "score",
+    "rating",
 )
 FILE_FORMATS = {
     ".csv": "csv",
@@ -58,15 +61,29 @@ FILE_FORMATS = {
 log = logging.getLogger(__name__)
 
 
+PAIR_COLUMNS = (
+    ("sentence1", "sentence2"),
+    ("premise", "hypothesis"),
+    ("question", "sentence"),
+    ("query", "passage"),
+    ("text_a", "text_b"),
+)
+
+
 @dataclass
 class Examples:
-    """Texts and (optionally) their labels as strings, with where they came from."""
+    """Texts (and their second texts, for pairs) and (optionally) their labels, with where
+    they came from. A label is a string as read, or a tuple of strings where the source held a
+    list; the task turns them into its own kind (`tasks.*.parse`)."""
 
     texts: list[str]
-    labels: list[str] | None
+    labels: list | None
     origin: str  # "data.csv", "bundled dataset 'trec'", ... for messages
     rows: list[str]  # how to name each example in a message: "row 7 (line 8)", "line 3", ...
     text_column: str = "text"  # the source's own column name, for messages
+    label_column: str | None = None
+    pairs: list[str] | None = None  # the second text of each pair
+    pair_column: str | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -78,37 +95,10 @@ class Examples:
             origin=self.origin,
             rows=[self.rows[i] for i in indices],
             text_column=self.text_column,
+            label_column=self.label_column,
+            pairs=None if self.pairs is None else [self.pairs[i] for i in indices],
+            pair_column=self.pair_column,
         )
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """Label names in id order. Sorted, so the same label set always gets the same ids."""
-
-    names: tuple[str, ...]
-
-    @classmethod
-    def from_labels(cls, labels: list[str]) -> LabelMap:
-        unique = {str(x) for x in labels}  # plain str, also from a numpy array of labels
-        # Integer labels sort as numbers ("2" before "10"), everything else as text.
-        if all(_is_int(x) for x in unique):
-            return cls(tuple(sorted(unique, key=int)))
-        return cls(tuple(sorted(unique)))
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.names))
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.names)}
-
-    def encode(self, labels: list[str]) -> list[int]:
-        ids = self.label2id
-        return [ids[x] for x in labels]
-
-    def __len__(self) -> int:
-        return len(self.names)
 
 
 @dataclass
@@ -116,11 +106,8 @@ class LabeledSplits:
     train: Examples
     validation: Examples
     test: Examples | None
-    labels: LabelMap
-
-
-def _is_int(value: str) -> bool:
-    return value.lstrip("-").isdigit()
+    task: Task
+    task_reason: str = ""  # why this task: what `--task auto` saw
 
 
 # --- reading one source ----------------------------------------------------------------------
@@ -135,20 +122,30 @@ def read_examples(
     strict: bool = False,
     split: str = "train",
     config: str | None = None,
+    text_pair_column: str | None = None,
 ) -> Examples:
     """Read labelled (or, with labels_required=False, possibly unlabelled) texts from a bundled
-    dataset name, a file, a saved dataset folder or a hub dataset name (its `config`)."""
+    dataset name, a file, a saved dataset folder or a hub dataset name (its `config`). Pairs of
+    texts come from `text_pair_column`, or from a usual pair of columns (sentence1/sentence2,
+    premise/hypothesis, question/sentence, query/passage, text_a/text_b) when no text column is
+    named."""
     if source in BUNDLED:
-        texts, labels = load_bundled(source)
+        texts, labels, *pairs = load_bundled(source)
         examples = Examples(
             texts,
-            labels,
+            [tuple(y) if isinstance(y, list) else y for y in labels],
             f"bundled dataset '{source}'",
             [f"row {i + 1}" for i in range(len(texts))],
+            label_column="label",
+            pairs=pairs[0] if pairs else None,
+            pair_column="text_pair" if pairs else None,
         )
+        if text_pair_column and not pairs:
+            raise BertftError(f"--text_pair_column: the bundled dataset '{source}' has no pairs")
     else:
         frame, origin, rows = _read_table(source, split, config)
-        examples = _from_frame(frame, origin, rows, text_column, label_column, labels_required)
+        columns = _columns(frame, origin, text_column, text_pair_column, label_column)
+        examples = _from_frame(frame, origin, rows, *columns, labels_required)
     return _check(examples, strict)
 
 
@@ -337,11 +334,42 @@ def _find_column(
     return None
 
 
+def _columns(
+    frame: pd.DataFrame,
+    origin: str,
+    text_column: str | None,
+    pair_column: str | None,
+    label_column: str | None,
+) -> tuple[str | None, str | None, str | None]:
+    """(text column, pair column or None, label column as asked): a usual pair of columns is
+    taken as a pair when the user named neither."""
+    if text_column is None and pair_column is None:
+        lower = {str(c).lower(): str(c) for c in frame.columns}
+        for first, second in PAIR_COLUMNS:
+            if first in lower and second in lower:
+                log.info(
+                    "%s: reading pairs of texts from columns '%s' and '%s' "
+                    "(--text_column for one text)",
+                    origin,
+                    lower[first],
+                    lower[second],
+                )
+                return lower[first], lower[second], label_column
+    if pair_column is not None:
+        _find_column(frame, pair_column, (), "text_pair", origin, required=True)
+        if text_column is None:  # the usual partner of a usual second column
+            lower = {str(c).lower(): str(c) for c in frame.columns}
+            partner = dict((b, a) for a, b in PAIR_COLUMNS).get(pair_column.lower())
+            text_column = lower.get(partner) if partner else None
+    return text_column, pair_column, label_column
+
+
 def _from_frame(
     frame: pd.DataFrame,
     origin: str,
     rows: list[str] | None,
     text_column: str | None,
+    pair_column: str | None,
     label_column: str | None,
     labels_required: bool,
 ) -> Examples:
@@ -356,13 +384,23 @@ def _from_frame(
             f"row {i + 1} (line {i + 2})" if header else f"row {i + 1}" for i in range(len(frame))
         ]
     texts = [_cell(v) for v in frame[text_col].tolist()]
+    pairs = [_cell(v) for v in frame[pair_column].tolist()] if pair_column else None
     labels = None
     if label_col is not None:
-        labels = [_cell(v) for v in frame[label_col].tolist()]
+        labels = [_label(v) for v in frame[label_col].tolist()]
         for i, label in enumerate(labels):
-            if not label.strip():
+            if isinstance(label, str) and not label.strip():
                 raise BertftError(f"{origin}, {rows[i]}, column '{label_col}': missing label")
-    return Examples(texts, labels, origin, rows, text_col)
+    return Examples(texts, labels, origin, rows, text_col, label_col, pairs, pair_column)
+
+
+def _label(value) -> str | tuple[str, ...]:
+    """A label cell: a list (JSON, Parquet, a datasets Sequence) becomes a tuple of strings."""
+    if isinstance(value, list | tuple) or hasattr(value, "tolist") and not isinstance(value, str):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        if isinstance(items, list):
+            return tuple(_cell(x) for x in items)
+    return _cell(value)
 
 
 def _cell(value) -> str:
@@ -376,6 +414,8 @@ def _cell(value) -> str:
 def _check(examples: Examples, strict: bool) -> Examples:
     column = examples.text_column
     empty = [i for i, t in enumerate(examples.texts) if not t.strip()]
+    if examples.pairs is not None:  # a pair missing its second text is as empty
+        empty = sorted(set(empty) | {i for i, t in enumerate(examples.pairs) if not t.strip()})
     if empty and strict:
         raise BertftError(
             f"{examples.origin}, {examples.rows[empty[0]]}, column '{column}': "
@@ -399,13 +439,15 @@ def _check(examples: Examples, strict: bool) -> Examples:
 
 
 def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
-    """Train / validation (/ test) examples and the label map, all checked."""
+    """Train / validation (/ test) examples and the task (with its labels), all checked."""
     read = dict(
         text_column=cfg.text_column,
         label_column=cfg.label_column,
         strict=cfg.strict,
         config=cfg.data_config,
+        text_pair_column=cfg.text_pair_column,
     )
+    settings = TaskSettings(cfg.label_separator, cfg.standardize_targets)
     train = _read(cfg, cfg.data, cfg.train_split_name, read)
     for kind in ("train", "validation", "test"):
         source = getattr(cfg, f"{kind}_data", None) or cfg.data
@@ -415,42 +457,38 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
                 f"{kind}_split_name {named}: {source} has no named splits (only saved and hub "
                 f"datasets do)" + (f"; give {kind}_data instead" if kind != "train" else "")
             )
+    task_class, reason = choose_task(cfg.task, train, settings)
+    if hasattr(train, "materialize") and not getattr(task_class, "reads_arrow", False):
+        train = train.materialize()  # only single-label labels are kept as Arrow codes
+    train = task_class.parse(train, settings)
     # A split name alone reads that split of --data (saved or hub dataset)
     val_source = cfg.validation_data or (cfg.data if cfg.validation_split_name else None)
     if val_source:
         split = cfg.validation_split_name or "validation"
-        validation = _read(cfg, val_source, split, read)
+        validation = _in_memory(_read(cfg, val_source, split, read), cfg.max_eval_samples, seed)
+        validation = task_class.parse(validation, settings)
     else:
-        train, validation = stratified_split(train, cfg.validation_split, seed)
+        train, validation = task_class.split(train, cfg.validation_split, seed)
     test_source = cfg.test_data or (cfg.data if cfg.test_split_name else None)
     test = None
     if test_source:
         test = _read(cfg, test_source, cfg.test_split_name or "test", read)
+        test = task_class.parse(_in_memory(test, cfg.max_eval_samples, seed), settings)
     # Evaluation sets live in memory (an Arrow-backed one is sampled first, then loaded).
     validation = _in_memory(validation, cfg.max_eval_samples, seed)
-    test = _in_memory(test, cfg.max_eval_samples, seed) if test is not None else None
 
-    counts = Counter(train.labels)
-    if len(counts) < 2:
-        only = next(iter(counts))
-        raise BertftError(
-            f"{train.origin}: every training label is '{only}'; "
-            f"a classifier needs at least two classes"
-        )
+    try:
+        task = task_class.from_training(train.labels, settings)
+    except BertftError as e:
+        raise BertftError(f"{train.origin}: {e}") from None
     for split in (validation, test):
-        if split is None:
-            continue
-        for label, row in zip(split.labels, split.rows, strict=True):
-            if label not in counts:
-                raise BertftError(
-                    f"{split.origin}, {row}: label '{label}' never appears in the training data "
-                    f"(training labels: {', '.join(LabelMap.from_labels(list(counts)).names)})"
-                )
+        if split is not None:
+            task.check(split)
 
     train = _sample(train, cfg.max_train_samples, seed)
     validation = _sample(validation, cfg.max_eval_samples, seed)
     test = _sample(test, cfg.max_eval_samples, seed) if test is not None else None
-    return LabeledSplits(train, validation, test, LabelMap.from_labels(list(counts)))
+    return LabeledSplits(train, validation, test, task, reason)
 
 
 def _has_splits(source: str) -> bool:
@@ -462,7 +500,15 @@ def _read(cfg: DataConfig, source: str, split: str, read: dict) -> Examples:
     from bertft.data_arrow import read_arrow, use_arrow
 
     if use_arrow(source, cfg.arrow_from_mb):
-        return read_arrow(source, read["text_column"], read["label_column"], read["strict"])
+        arrow = read_arrow(
+            source,
+            read["text_column"],
+            read["label_column"],
+            read["strict"],
+            text_pair_column=read["text_pair_column"],
+        )
+        if arrow is not None:
+            return arrow
     return read_examples(source, split=split, **read)
 
 
@@ -470,30 +516,6 @@ def _in_memory(examples, limit: int | None, seed: int) -> Examples:
     if hasattr(examples, "materialize"):
         return stratified_sample(examples, limit, seed).materialize()
     return examples
-
-
-def stratified_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
-    """Hold out `fraction` of each class (seeded). A class too small to split stays in train.
-    Works on integer label codes: no per-row Python objects on a large Arrow-backed set."""
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
-    names, codes, counts = np.unique(
-        np.asarray(examples.labels), return_inverse=True, return_counts=True
-    )
-    splittable = np.flatnonzero(counts[codes] >= 2)
-    singletons = np.flatnonzero(counts[codes] < 2)
-    n_val = round(len(splittable) * fraction)
-    if n_val < int((counts >= 2).sum()):
-        raise BertftError(
-            f"{examples.origin}: too few examples ({len(examples)}) to hold out "
-            f"{fraction:.0%} for validation; pass --validation_data"
-        )
-    train_idx, val_idx = train_test_split(
-        splittable, test_size=n_val, random_state=seed, stratify=codes[splittable]
-    )
-    train_idx = np.sort(np.concatenate([train_idx, singletons]))
-    return examples.subset(train_idx.tolist()), examples.subset(np.sort(val_idx).tolist())
 
 
 def _sample(examples: Examples, limit: int | None, seed: int) -> Examples:
@@ -508,8 +530,10 @@ def stratified_sample(examples: Examples, limit: int | None, seed: int) -> Examp
     import random
 
     labels = examples.labels
-    counts = Counter(labels) if labels is not None else Counter()
-    if labels is None or min(counts.values()) < 2 or limit < len(counts):
+    # Classes are names: label lists (multi-label) and numbers (regression) are sampled plainly.
+    named = labels is not None and all(isinstance(y, str) for y in labels)
+    counts = Counter(labels) if named else Counter()
+    if not named or min(counts.values()) < 2 or limit < len(counts):
         return examples.subset(sorted(random.Random(seed).sample(range(len(examples)), limit)))
     from sklearn.model_selection import train_test_split
 

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bertft.data import FILE_FORMATS, LABEL_COLUMNS, TEXT_COLUMNS, Examples, _find_column
+from bertft.data import (
+    FILE_FORMATS,
+    LABEL_COLUMNS,
+    PAIR_COLUMNS,
+    TEXT_COLUMNS,
+    Examples,
+    _find_column,
+)
 from bertft.errors import BertftError
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,9 @@ class ArrowExamples:
     origin: str
     text_column: str
     header: bool  # a CSV/TSV: row N sits on line N+1
+    pairs = None  # pairs of texts are never read through Arrow
+    pair_column = None
+    label_column = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -83,8 +93,10 @@ def read_arrow(
     label_column: str | None,
     strict: bool,
     cache_dir: Path | None = None,
-) -> ArrowExamples:
-    """The labelled texts of a file through Arrow, checked like `data.read_examples`."""
+    text_pair_column: str | None = None,
+) -> ArrowExamples | None:
+    """The labelled texts of a file through Arrow, checked like `data.read_examples`; None for
+    pairs of texts (a pair column named or found), which are read into memory instead."""
     import datasets
 
     path = Path(source).expanduser()
@@ -111,6 +123,10 @@ def read_arrow(
         cause = str(e.__cause__ or e).splitlines()[0] if str(e.__cause__ or e) else ""
         raise BertftError(f"{path}: could not be read as {fmt.upper()} ({cause})") from None
     names = list(loaded.column_names)
+    lower = {n.lower() for n in names}
+    found_pair = text_column is None and any(a in lower and b in lower for a, b in PAIR_COLUMNS)
+    if text_pair_column is not None or found_pair:
+        return None
     frame = _names_only(names)
     text_col = _find_column(frame, text_column, TEXT_COLUMNS, "text", str(path), True)
     label_col = _find_column(frame, label_column, LABEL_COLUMNS, "label", str(path), True)

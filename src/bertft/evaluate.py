@@ -12,9 +12,9 @@ import numpy as np
 from bertft.data import Examples, read_examples, stratified_sample
 from bertft.errors import BertftError
 from bertft.files import write_json
-from bertft.metrics import cross_entropy, probability_report, softmax
-from bertft.predict import Classifier
+from bertft.predict import Classifier, saved_pair_column
 from bertft.report import ReportData, write_report
+from bertft.tasks import TaskSettings
 
 
 def evaluate(
@@ -23,6 +23,8 @@ def evaluate(
     *,
     text_column: str | None = None,
     label_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_separator: str | None = None,
     split: str = "test",
     max_samples: int | None = None,
     strict: bool = False,
@@ -36,8 +38,9 @@ def evaluate(
     """Predict every text of `data` with `model` (a training folder, or an ONNX export with
     backend="onnx"), compare with its labels and write `metrics.json`,
     `predictions.jsonl`, `report.html` and `plots/` to `output_dir` (default:
-    MODEL/evaluation/<data name>). Two-label models also get ROC-AUC, PR-AUC and the threshold
-    maximising F1 (`binary`).
+    MODEL/evaluation/<data name>). The metrics are the model's task's own: single-label (two-label
+    models also get ROC-AUC, PR-AUC and the threshold maximising F1, `binary`), multi-label
+    (micro/macro F1, subset accuracy, Hamming loss) or regression (RMSE, Pearson, ...).
 
     When `data` is the model's own training data and its validation texts were split from it,
     only those held-out texts are used (the training's seeded split): the other rows were
@@ -46,29 +49,41 @@ def evaluate(
     if held_out is not None:
         examples = held_out
     else:
-        examples = read_examples(data, text_column, label_column, strict=strict, split=split)
+        if text_pair_column is None and text_column is None:
+            text_pair_column = saved_pair_column(_folder(model))
+        examples = read_examples(
+            data,
+            text_column,
+            label_column,
+            strict=strict,
+            split=split,
+            text_pair_column=text_pair_column,
+        )
     if max_samples is not None:
         examples = stratified_sample(examples, max_samples, seed=0)
     clf = classifier or Classifier.from_pretrained(
         model, backend=backend, batch_size=batch_size, device=device
     )
-    known = clf.label2id
-    for label, row in zip(examples.labels, examples.rows, strict=True):
-        if label not in known:
-            raise BertftError(
-                f"{examples.origin}, {row}: label '{label}' is unknown to the model "
-                f"(it knows {', '.join(clf.labels)})"
-            )
+    task = clf.task
+    if held_out is None:
+        separator = label_separator or getattr(task, "separator", None)
+        examples = type(task).parse(examples, TaskSettings(label_separator=separator))
+    task.check(examples)
+    if clf.pair_column and examples.pairs is None:
+        raise BertftError(
+            f"{examples.origin}: the model reads pairs of texts (trained with a second text "
+            f"from '{clf.pair_column}'); name the column of the second text with "
+            f"--text_pair_column"
+        )
 
     started = time.perf_counter()
-    logits = clf.predict_logits(examples.texts).astype(np.float64)
+    logits = clf.predict_logits(examples.texts, examples.pairs).astype(np.float64)
     seconds = time.perf_counter() - started
-    probs = softmax(logits)
-    y_true = [known[x] for x in examples.labels]
-    y_pred = probs.argmax(axis=-1)
-    report = probability_report(y_true, probs, clf.labels)
+    scores = task.scores(logits)
+    report = task.report(examples.labels, scores)
     report |= {
-        "loss": cross_entropy(logits, y_true),  # unweighted, whatever the training used
+        "task": task.name,
+        "loss": task.loss_value(examples.labels, logits),  # unweighted, whatever training used
         "data": data,
         "held_out_from_training": held_out is not None,
         "samples": len(examples),
@@ -78,53 +93,52 @@ def evaluate(
 
     out = Path(output_dir) if output_dir else _folder(model) / "evaluation" / Path(data).stem
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "predictions.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for text, truth, pred, p in zip(
-            examples.texts, examples.labels, y_pred, probs, strict=True
-        ):
-            f.write(
-                json.dumps(
-                    {
-                        "text": text,
-                        "label": truth,
-                        "predicted": clf.labels[pred],
-                        "score": round(float(np.max(p)), 6),
-                        "probabilities": {
-                            name: round(float(x), 6) for name, x in zip(clf.labels, p, strict=True)
-                        },
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-    tmp.replace(out / "predictions.jsonl")
-    counts = {name: 0 for name in clf.labels}
-    for label in examples.labels:
-        counts[label] += 1
+    _write_predictions(
+        out / "predictions.jsonl", examples, task.answers(scores, top_k=len(task.names))
+    )
+    counts = task.label_counts(examples.labels)
     write_report(
         out,
         ReportData(
             title=f"bertft evaluation: {Path(model).name} on {data}",
+            task=task,
             evaluation=report,
             texts=examples.texts,
-            y_true=y_true,
-            probs=probs,
+            labels=examples.labels,
+            scores=scores,
             summary=[
                 ("model", str(model)),
+                ("task", task.name),
                 ("data", _describe_data(data, split, held_out is not None)),
                 ("texts", len(examples)),
                 ("labels", ", ".join(clf.labels)),
                 ("prediction time", f"{seconds:.2f} s"),
                 ("samples/s", report["samples_per_second"]),
             ],
-            label_counts={Path(data).name: counts},
+            label_counts={Path(data).name: counts} if counts is not None else None,
             split_name=Path(data).name,
         ),
     )
     write_json(out / "metrics.json", report)  # last: its presence means the rest is complete
     report["output_dir"] = str(out)
     return report
+
+
+def _write_predictions(path: Path, examples: Examples, answers: list[dict[str, Any]]) -> None:
+    """One line per text: the text (and its pair), the true label, and the model's answer in
+    the very shape `bertft predict` and `serve` give it."""
+    tmp = path.with_name(path.name + ".tmp")
+    pairs = examples.pairs or [None] * len(examples)
+    with open(tmp, "w", encoding="utf-8") as f:
+        for text, pair, truth, answer in zip(
+            examples.texts, pairs, examples.labels, answers, strict=True
+        ):
+            row: dict[str, Any] = {"text": text}
+            if pair is not None:
+                row["text_pair"] = pair
+            row["true"] = list(truth) if isinstance(truth, tuple) else truth
+            f.write(json.dumps({**row, "predicted": answer}, ensure_ascii=False) + "\n")
+    tmp.replace(path)
 
 
 def _held_out_part(model: str | Path, data: str) -> Examples | None:

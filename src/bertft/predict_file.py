@@ -34,7 +34,8 @@ from bertft.streaming import (
 
 log = logging.getLogger(__name__)
 
-ANSWER_FIELDS = ("label", "score", "top_k")  # what `predict.answers` may add to a row
+# what `predict.answers` may add to a row, whatever the task
+ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class FileJob:
     input: str
     output: str | None = None  # None: JSON Lines on stdout (not resumable)
     text_column: str | None = None
+    text_pair_column: str | None = None  # default: the one the model was trained with
     keep_columns: str = "all"  # "all", "none" or a comma-separated list
     chunk_size: int = 2048
     top_k: int = 1
@@ -81,13 +83,13 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     """Label every row of `job.input` with `clf` (a `predict.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
-    text_column, kept = _columns(source, job)
-    marker = _Marker(Path(job.output), _identity(clf, job, text_column)) if job.output else None
+    pair_column = _pair_column(source, job, clf)
+    text_column, kept = _columns(source, job, pair_column)
+    identity = _identity(clf, job, text_column) | {"text_pair_column": pair_column}
+    marker = _Marker(Path(job.output), identity) if job.output else None
     done = marker.start(job.overwrite) if marker else {"rows": 0}
     writer = _writer(job, done)
-    columns = (
-        [_renamed(c) for c in kept] + ["label", "score"] + (["top_k"] if job.top_k > 1 else [])
-    )
+    columns = [_renamed(c) for c in kept] + _answer_fields(clf, job.top_k)
     # JSON Lines records may each have their own fields: JSONL output keeps them all; CSV and
     # Parquet have the first record's columns, and records with more are counted.
     per_record = job.keep_columns == "all" and Path(job.input).suffix.lower() in (
@@ -103,7 +105,12 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
         try:
             for chunk in read_chunks(source, job.chunk_size, skip=done["rows"]):
                 rows, blank = _predict_chunk(
-                    clf, chunk, job, text_column, None if per_record else kept, source
+                    clf,
+                    chunk,
+                    job,
+                    (text_column, pair_column),
+                    None if per_record else kept,
+                    source,
                 )
                 empty += blank
                 if per_record and fixed_columns:
@@ -147,19 +154,28 @@ def _count_beyond(rows: list[dict[str, Any]], columns: list[str], beyond: dict[s
 
 
 def _predict_chunk(
-    clf, chunk, job: FileJob, text_column: str, kept: list[str] | None, source: Path
+    clf,
+    chunk,
+    job: FileJob,
+    text_columns: tuple[str, str | None],
+    kept: list[str] | None,
+    source: Path,
 ):
     """The output rows of one chunk (kept columns, or all of each record's with `kept` None,
-    then the answer), and its number of empty texts."""
+    then the answer), and its number of empty texts (or pairs missing a text)."""
     from bertft.predict import answers
 
-    texts = [
-        _text(r, text_column, source, row) for r, row in zip(chunk.records, chunk.rows, strict=True)
-    ]
-    filled = [i for i, t in enumerate(texts) if t.strip()]
-    # predict_proba sorts the chunk's texts by length and returns answers in input order.
-    probs = clf.predict_proba([texts[i] for i in filled])
-    fields: list[dict[str, Any]] = [{"label": None, "score": None} for _ in texts]
+    text_column, pair_column = text_columns
+    records = list(zip(chunk.records, chunk.rows, strict=True))
+    texts = [_text(r, text_column, source, row) for r, row in records]
+    pairs = [_text(r, pair_column, source, row) for r, row in records] if pair_column else None
+    filled = [i for i, t in enumerate(texts) if t.strip() and (pairs is None or pairs[i].strip())]
+    # predict_scores sorts the chunk's texts by length and returns answers in input order.
+    probs = clf.predict_scores(
+        [texts[i] for i in filled], None if pairs is None else [pairs[i] for i in filled]
+    )
+    empty_row = dict.fromkeys(_answer_fields(clf, job.top_k))
+    fields: list[dict[str, Any]] = [dict(empty_row) for _ in texts]
     found = answers(clf, probs, job.top_k, job.threshold, job.positive_label)
     for i, answer in zip(filled, found, strict=True):
         fields[i] = answer
@@ -173,15 +189,20 @@ def _predict_chunk(
 # --- columns ----------------------------------------------------------------------------------
 
 
-def _columns(source: Path, job: FileJob) -> tuple[str, list[str]]:
-    """The text column and the user's columns to carry into the output."""
+def _columns(source: Path, job: FileJob, pair_column: str | None = None) -> tuple[str, list[str]]:
+    """The text column (for a pair model by default the usual partner of its pair column, as
+    in training) and the user's columns to carry into the output."""
     import pandas as pd
 
-    from bertft.data import TEXT_COLUMNS, _find_column
+    from bertft.data import PAIR_COLUMNS, TEXT_COLUMNS, _find_column
 
     columns = columns_of(source)
+    named = job.text_column
+    if named is None and pair_column is not None:
+        partner = {b: a for a, b in PAIR_COLUMNS}.get(pair_column.lower())
+        named = next((c for c in columns if partner and c.lower() == partner), None)
     text_column = _find_column(
-        pd.DataFrame(columns=columns), job.text_column, TEXT_COLUMNS, "text", str(source), True
+        pd.DataFrame(columns=columns), named, TEXT_COLUMNS, "text", str(source), True
     )
     if job.keep_columns == "all":
         return text_column, columns
@@ -195,6 +216,29 @@ def _columns(source: Path, job: FileJob) -> tuple[str, list[str]]:
             f"(columns: {', '.join(columns)})"
         )
     return text_column, wanted
+
+
+def _answer_fields(clf, top_k: int) -> list[str]:
+    """The answer columns of this model's rows, as the task's answer function writes them."""
+    import numpy as np
+
+    return list(clf.task.answers(np.zeros((1, len(clf.task.names))), top_k)[0])
+
+
+def _pair_column(source: Path, job: FileJob, clf) -> str | None:
+    """The second-text column of a pair model: --text_pair_column, or the one it was trained
+    with; refused when the file lacks it or the model reads single texts."""
+    import pandas as pd
+
+    from bertft.data import _find_column
+
+    column = job.text_pair_column or clf.pair_column
+    if column is None:
+        return None
+    if clf.pair_column is None:
+        raise BertftError(f"--text_pair_column {column}: the model reads single texts")
+    frame = pd.DataFrame(columns=columns_of(source))
+    return _find_column(frame, column, (), "text_pair", str(source), True)
 
 
 def _renamed(column: str) -> str:

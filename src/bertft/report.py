@@ -20,7 +20,7 @@ import numpy as np
 from bertft import plots
 from bertft.config import TrainConfig
 from bertft.files import write_text
-from bertft.metrics import binary_curves, confident_mistakes
+from bertft.tasks import Figure, Task
 
 REPORT_FILE = "report.html"
 MAX_TEXT_CHARS = 400  # a long article would push the rest of the mistakes table off screen
@@ -28,14 +28,15 @@ MAX_TEXT_CHARS = 400  # a long article would push the rest of the mistakes table
 
 @dataclass
 class ReportData:
-    """What one report shows. `evaluation` is a `probability_report` (or `full_report`) of
-    `probs` against `y_true`; the rest is optional context."""
+    """What one report shows. `evaluation` is `task.report(labels, scores)`; the rest is
+    optional context."""
 
     title: str
+    task: Task
     evaluation: dict[str, Any]
     texts: Sequence[str]
-    y_true: Sequence[int]
-    probs: np.ndarray
+    labels: Sequence[Any]  # the true labels, as the task reads them
+    scores: np.ndarray
     summary: list[tuple[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] | None = None
     label_counts: dict[str, dict[str, int]] | None = None  # {split: {label: count}}
@@ -46,7 +47,6 @@ class ReportData:
 
 def write_report(folder: Path, data: ReportData) -> Path:
     """Write `folder/plots/*.png` and `folder/report.html`; returns the HTML path."""
-    names = data.evaluation["confusion_matrix"]["labels"]
     plot_dir = folder / "plots"
     figures: dict[str, Path | None] = {}
     if data.label_counts:
@@ -55,19 +55,13 @@ def write_report(folder: Path, data: ReportData) -> Path:
         )
     if data.history:
         figures["training_curves"] = plots.training_curves(
-            data.history, plot_dir / "training_curves.png"
+            data.history,
+            plot_dir / "training_curves.png",
+            [(f"eval_{key}", name) for name, key in data.task.curves],
         )
-    figures["confusion_matrix"] = plots.confusion_matrix(
-        data.evaluation["confusion_matrix"]["matrix"], names, plot_dir / "confusion_matrix.png"
-    )
-    figures["per_class"] = plots.per_class(data.evaluation["per_class"], plot_dir / "per_class.png")
-    binary = data.evaluation.get("binary")
-    if binary and binary.get("roc_auc") is not None:
-        curves = binary_curves(data.y_true, data.probs[:, 1])
-        figures["roc_pr"] = plots.roc_pr(curves, binary, plot_dir / "roc_pr.png")
-    mistakes = confident_mistakes(data.texts, data.y_true, data.probs, names)
-
-    page = _page(data, {k: v for k, v in figures.items() if v is not None}, mistakes)
+    task_figures = data.task.figures(data.labels, data.scores, data.evaluation, plot_dir)
+    mistakes = data.task.mistakes(data.texts, data.labels, data.scores)
+    page = _page(data, {k: v for k, v in figures.items() if v is not None}, task_figures, mistakes)
     return write_text(folder / REPORT_FILE, page)
 
 
@@ -75,19 +69,25 @@ def write_training_report(
     out: Path,
     cfg: TrainConfig,
     metrics: dict[str, Any],
-    texts: Sequence[str],
-    y_true: Sequence[int],
-    probs: np.ndarray,
+    task: Task,
+    validation,
+    scores: np.ndarray,
 ) -> Path:
     """The report of a training run, from its settings, its metrics.json content and the
-    validation texts with their labels and predicted probabilities."""
+    validation examples with the scores predicted for them."""
     from bertft.model_card import HYPERPARAMETERS
 
     train = metrics["train"]
     data = metrics["data"]
     summary = [
         ("model", cfg.model_id),
+        ("task", f"{task.name} ({metrics['task_reason']})"),
         ("data", data["data"]),
+        *(
+            [("pairs", f"{validation.text_column} + {validation.pair_column}")]
+            if validation.pair_column
+            else []
+        ),
         ("validation", data["validation_data"]),
         *([("test", data["test_data"])] if data["test_data"] else []),
         ("texts", ", ".join(f"{k} {v:,}" for k, v in data["samples"].items())),
@@ -100,18 +100,17 @@ def write_training_report(
         ("best checkpoint", metrics["best_checkpoint"]),
     ]
     if "test" in metrics:
-        test = metrics["test"]
-        scores = f"{test['accuracy']:.4f} / {test['f1_macro']:.4f}"
-        summary.append(("test accuracy / macro F1", scores))
+        summary.append(("test", task.headline(metrics["test"])))
     settings = cfg.to_dict()
     return write_report(
         out,
         ReportData(
             title=f"bertft training report: {out.name}",
+            task=task,
             evaluation=metrics["validation"],
-            texts=texts,
-            y_true=y_true,
-            probs=probs,
+            texts=validation.texts,
+            labels=validation.labels,
+            scores=scores,
             summary=summary,
             history=metrics["history"],
             label_counts=data["label_counts"],
@@ -149,16 +148,7 @@ def _table(rows: Sequence[tuple[Any, Any]], head: tuple[str, str] | None = None)
     return f'<table class="kv">{header}{body}</table>'
 
 
-def _tiles(evaluation: dict[str, Any]) -> str:
-    tiles = [
-        ("accuracy", evaluation["accuracy"]),
-        ("macro F1", evaluation["f1_macro"]),
-        ("weighted F1", evaluation["f1_weighted"]),
-        ("macro recall", evaluation["recall_macro"]),
-    ]
-    binary = evaluation.get("binary") or {}
-    if binary.get("roc_auc") is not None:
-        tiles += [("ROC-AUC", binary["roc_auc"]), ("PR-AUC", binary["pr_auc"])]
+def _tiles(tiles: list[tuple[str, float]]) -> str:
     return (
         '<div class="tiles">'
         + "".join(
@@ -215,7 +205,7 @@ def _mistakes_table(mistakes: list[dict[str, Any]], split: str) -> str:
     )
 
 
-def _binary_section(binary: dict[str, Any], figure: Path | None) -> str:
+def _binary_section(binary: dict[str, Any]) -> str:
     def four(value: float | None) -> str:
         return "undefined (one class only)" if value is None else f"{value:.4f}"
 
@@ -233,14 +223,18 @@ def _binary_section(binary: dict[str, Any], figure: Path | None) -> str:
         if binary["best_threshold"] is not None
         else ""
     )
-    image = _img(figure, "ROC and precision-recall curves") if figure else ""
-    return f"<section><h2>Threshold and calibration</h2>{_table(rows)}{hint}{image}</section>"
+    return f"<section><h2>Threshold and calibration</h2>{_table(rows)}{hint}</section>"
 
 
-def _page(data: ReportData, figures: dict[str, Path], mistakes: list[dict[str, Any]]) -> str:
+def _page(
+    data: ReportData,
+    figures: dict[str, Path],
+    task_figures: list[Figure],
+    mistakes: list[dict[str, Any]],
+) -> str:
     ev = data.evaluation
     sections = [
-        f"<header><h1>{_e(data.title)}</h1>{_tiles(ev)}"
+        f"<header><h1>{_e(data.title)}</h1>{_tiles(data.task.tiles(ev))}"
         f"<p class='note'>Metrics on the {_e(data.split_name)} set "
         f"({ev.get('samples', len(data.texts)):,} texts).</p></header>",
         f"<section><h2>Run</h2>{_table(data.summary)}</section>" if data.summary else "",
@@ -263,18 +257,16 @@ def _page(data: ReportData, figures: dict[str, Path], mistakes: list[dict[str, A
             + _img(figures["training_curves"], "loss, validation scores and learning rate")
             + "</section>"
         )
-    sections.append(
-        "<section><h2>Confusion matrix</h2><p>Rows are the true labels, columns the predicted "
-        "ones.</p>" + _img(figures["confusion_matrix"], "confusion matrix") + "</section>"
-    )
-    sections.append(
-        "<section><h2>Per class</h2>"
-        + _per_class_table(ev, data.class_weights)
-        + _img(figures["per_class"], "per-class precision, recall and F1")
-        + "</section>"
-    )
+    for figure in task_figures:
+        table = _per_class_table(ev, data.class_weights) if figure.path.stem == "per_class" else ""
+        note = f"<p>{_e(figure.note)}</p>" if figure.note else ""
+        sections.append(
+            f"<section><h2>{_e(figure.title)}</h2>{note}{table}"
+            + _img(figure.path, figure.title)
+            + "</section>"
+        )
     if ev.get("binary"):
-        sections.append(_binary_section(ev["binary"], figures.get("roc_pr")))
+        sections.append(_binary_section(ev["binary"]))
     sections.append(
         "<section><h2>Most confident mistakes</h2>"
         + _mistakes_table(mistakes, data.split_name)

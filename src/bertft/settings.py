@@ -43,6 +43,12 @@ class EvaluateSettings:
     split: str = opt("test", "split to use for saved or hub datasets")
     text_column: str | None = opt(None, "text column (default: found)")
     label_column: str | None = opt(None, "label column (default: found)")
+    text_pair_column: str | None = opt(
+        None, "second text of each pair (default: the one the model was trained with, or found)"
+    )
+    label_separator: str | None = opt(
+        None, "multi-label: split string labels on this (default: the one used in training)"
+    )
     max_eval_samples: int | None = opt(None, "use N texts, a stratified sample (seeded)")
     output_dir: str | None = opt(None, "where the report goes (default: MODEL/evaluation/<data>)")
     per_device_eval_batch_size: int = opt(32, "texts per forward pass")
@@ -72,6 +78,12 @@ class PredictSettings:
         "continues where the output ends",
     )
     text_column: str | None = opt(None, "text column of --input (default: found)")
+    text_pair: list[str] | None = opt(
+        None, "the second text of a pair, for a model trained on pairs (one per --text)"
+    )
+    text_pair_column: str | None = opt(
+        None, "second-text column of --input (default: the one the model was trained with)"
+    )
     output: str | None = opt(None, "write .jsonl, .csv or .parquet here (default: JSONL on stdout)")
     keep_columns: str = opt(
         "all", "--input columns copied to the output: all, none, or a list like id,title"
@@ -112,6 +124,12 @@ class PredictSettings:
             raise BertftError("positive_label goes with threshold; give both")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise BertftError(f"threshold must be between 0 and 1, got {self.threshold}")
+        if self.text_pair and not self.text:
+            raise BertftError("text_pair goes with text (one each); for files: text_pair_column")
+        if self.text_pair and len(self.text_pair) != len(self.text):
+            raise BertftError(
+                f"{len(self.text)} text but {len(self.text_pair)} text_pair: give one of each"
+            )
 
 
 @dataclass
@@ -130,9 +148,14 @@ class ExportSettings:
     )
     text_column: str | None = opt(None, "text column of --eval_data (default: found)")
     label_column: str | None = opt(None, "label column of --eval_data (default: found)")
+    text_pair_column: str | None = opt(None, "second text of each pair in --eval_data")
     split: str = opt("test", "split of a saved or hub dataset")
     max_eval_samples: int | None = opt(2000, "texts for the check")
-    max_accuracy_drop: float = opt(1.0, "accuracy points int8 may lose against PyTorch")
+    max_accuracy_drop: float = opt(
+        1.0,
+        "points of the task's metric int8 may lose against PyTorch: accuracy (single-label), "
+        "micro F1 (multi-label), or percent of RMSE (regression)",
+    )
     max_logit_diff: float = opt(1e-3, "largest fp32 logit difference from PyTorch")
     force: bool = opt(False, "keep an export that fails a check")
     opset: int = opt(17, "ONNX opset version")

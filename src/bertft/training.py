@@ -6,9 +6,9 @@ train -> final evaluation -> files. Only the main process writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,22 +17,16 @@ import numpy as np
 import yaml
 
 from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run
-from bertft.class_weights import resolve_class_weights
 from bertft.config import TrainConfig
-from bertft.data import Examples, LabeledSplits, LabelMap, load_splits
+from bertft.data import Examples, LabeledSplits, load_splits
 from bertft.distributed import local_main_first, main_decides, rank
 from bertft.errors import Interrupted
 from bertft.features import tokenize_cached
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
 from bertft.hub import check_repository_id, push_folder
-from bertft.metrics import (
-    classification_metrics,
-    cross_entropy,
-    probability_report,
-    softmax,
-)
 from bertft.model import load_classifier, load_tokenizer, max_sequence_length
+from bertft.tasks import CONFIG_KEY, PAIR_KEY, Task, check_metric, greater_is_better
 from bertft.trackers import check_tracker, point_tensorboard_at
 
 log = logging.getLogger(__name__)
@@ -60,10 +54,16 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     args = _training_arguments(cfg, checkpoints, precision)
     with local_main_first():  # a hub dataset downloads once per machine
         splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
-    class_weights = resolve_class_weights(
-        cfg.class_weights, splits.train.labels, splits.labels.names
-    )
-    run = _run_identity(cfg, splits.labels, splits.train, class_weights)
+    task = splits.task
+    metric = check_metric(task, cfg.metric_for_best_model)
+    args.metric_for_best_model, args.greater_is_better = metric, greater_is_better(metric)
+    # The card and train_config.yaml name the metric used, not "the task's default".
+    cfg = dataclasses.replace(cfg, metric_for_best_model=metric)
+    class_weights = task.resolve_weights(cfg.class_weights, splits.train.labels)
+    # The task's loss where the model's own will not do (class weights); None keeps the stock
+    # path, which exact resumption relies on.
+    loss = task.loss(class_weights, args.label_smoothing_factor)
+    run = _run_identity(cfg, task, splits.train, class_weights)
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
     resume_from = main_decides(
         lambda: prepare_run(
@@ -76,7 +76,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model_id)
-    model = load_classifier(cfg.model_id, splits.labels)
+    model = load_classifier(cfg.model_id, task)
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
@@ -85,10 +85,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         _say(
             f"train_max_length {cfg.train_max_length} is more than this model takes; using {length}"
         )
-    train_set = tokenize_cached(tokenizer, length, splits.train, splits.labels, cache, "train")
+    train_set = tokenize_cached(tokenizer, length, splits.train, task, cache, "train")
     # Evaluation sorted by length pads little (training order is the sampler's business).
     eval_set = tokenize_cached(
-        tokenizer, length, splits.validation, splits.labels, cache, "val", by_length=True
+        tokenizer, length, splits.validation, task, cache, "val", by_length=True
     )
 
     callbacks = [guard, StepSeeder(cfg.seed)]
@@ -105,16 +105,17 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         data_collator=DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
-        compute_metrics=_compute_metrics,
+        compute_metrics=lambda p: task.train_metrics(p.label_ids, _logits(p.predictions)),
+        compute_loss_func=loss,
         callbacks=callbacks,
     )
-    trainer.set_class_weights(list(class_weights.values()) if class_weights else None)
     point_tensorboard_at(trainer, out / "runs")
     main_process = trainer.is_world_process_zero()
     if main_process:
         _say(
             f"training {cfg.model_id} on {len(splits.train)} texts, validating on "
-            f"{len(splits.validation)}; {len(splits.labels)} labels; precision {precision}; "
+            f"{len(splits.validation)}; task {task.name} ({splits.task_reason}), "
+            f"{_outputs(task)}; precision {precision}; "
             f"world size {args.world_size}, global batch "
             f"{cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size}"
         )
@@ -132,10 +133,16 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         raise Interrupted(guard.signum, checkpoints / f"checkpoint-{step}")
 
     # The Trainer has reloaded the best checkpoint; measure it on the full validation set.
-    validation, probs = _evaluate(trainer, eval_set, splits.labels, class_weights)
+    task.finish(trainer.model)  # e.g. regression's target scaling folded into the head
+    validation, scores = _evaluate(trainer, eval_set, splits.validation, task, class_weights)
+    # What the Classifier needs to rebuild the task (e.g. the chosen thresholds) and the input.
+    trainer.model.config.update({CONFIG_KEY: task.to_config(), PAIR_KEY: splits.train.pair_column})
     metrics: dict[str, Any] = {
         "model_id": cfg.model_id,
-        "labels": list(splits.labels.names),
+        "task": task.name,
+        "task_reason": splits.task_reason,
+        "text_pair_column": splits.train.pair_column,
+        "labels": list(task.names),
         "precision": precision,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "data": _data_summary(cfg, splits),
@@ -150,14 +157,16 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     }
     if splits.test is not None:
         test_set = tokenize_cached(
-            tokenizer, length, splits.test, splits.labels, cache, "test", by_length=True
+            tokenizer, length, splits.test, task, cache, "test", by_length=True
         )
-        metrics["test"] = _evaluate(trainer, test_set, splits.labels, class_weights)[0]
+        metrics["test"] = _evaluate(
+            trainer, test_set, splits.test, task, class_weights, calibrate=False
+        )[0]
     metrics["history"] = trainer.state.log_history
 
     trainer.save_model(str(out))  # every rank calls it; the Trainer lets one write
     if main_process:
-        _save_outputs(out, cfg, metrics, splits, probs)
+        _save_outputs(out, cfg, metrics, splits, scores)
         if cfg.push_to_hub:
             url = push_folder(out, cfg.repository_id)
             metrics["pushed_to"] = url
@@ -169,13 +178,12 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
 
 def _trainer_class():
-    """The Trainer with three changes:
+    """The Trainer with two changes:
 
     - the loss of a sequence classifier scaled right under gradient accumulation and DDP;
     - a length-grouped training sampler whose order depends only on (seed, epoch). The stock
       sampler draws from the global RNG, whose state differs after a restart, so a resumed run
-      would see other batches than an uninterrupted one (transformers#11323);
-    - an optional class-weighted cross-entropy loss (`set_class_weights`)."""
+      would see other batches than an uninterrupted one (transformers#11323)."""
     import torch
     from transformers import Trainer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -201,7 +209,6 @@ def _trainer_class():
             # size: gradients (and logged losses) come out GA x N times too big, which changes
             # what gradient clipping does. Declaring the truth restores the plain-mean loss.
             self.model_accepts_loss_kwargs = False
-            self.class_weights = None
 
         def _get_train_sampler(self, train_dataset=None):
             # self.train_dataset still has the "length" column the Trainer strips from the copy.
@@ -231,27 +238,6 @@ def _trainer_class():
             if self.args.world_size <= 1:
                 return torch.utils.data.SequentialSampler(eval_dataset)
             return None  # accelerate deals consecutive batches to the ranks, order kept
-
-        def set_class_weights(self, weights: list[float] | None) -> None:
-            self.class_weights = None if weights is None else torch.tensor(weights)
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if self.class_weights is None:  # the stock path, untouched (exact resume relies on it)
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            # A per-batch weighted mean, like the model's own loss: the Trainer divides it by the
-            # accumulation steps (see model_accepts_loss_kwargs above).
-            inputs = dict(inputs)
-            labels = inputs.pop("labels")
-            outputs = model(**inputs)
-            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            weight = self.class_weights.to(logits.device)
-            loss = torch.nn.functional.cross_entropy(
-                logits.float(),
-                labels,
-                weight=weight,
-                label_smoothing=self.args.label_smoothing_factor,
-            )
-            return (loss, outputs) if return_outputs else loss
 
     return SeededTrainer
 
@@ -284,8 +270,9 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         logging_steps=cfg.logging_steps,
         save_total_limit=cfg.save_total_limit,
         load_best_model_at_end=True,
-        metric_for_best_model=cfg.metric_for_best_model,
-        greater_is_better=cfg.metric_for_best_model != "loss",
+        # Set to the task's metric once the data has shown the task (see _train).
+        metric_for_best_model="loss",
+        greater_is_better=False,
         # Batches of similar lengths pad little: with short texts this alone is ~3x. (The
         # sampler itself is SeededLengthSampler, see _trainer_class.)
         train_sampling_strategy="group_by_length",
@@ -309,30 +296,36 @@ def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def _compute_metrics(prediction) -> dict[str, float]:
-    return classification_metrics(prediction.label_ids, _logits(prediction.predictions).argmax(-1))
-
-
 def _evaluate(
-    trainer, dataset, labels: LabelMap, class_weights: dict[str, float] | None = None
+    trainer,
+    dataset,
+    examples: Examples,
+    task: Task,
+    class_weights: dict[str, float] | None = None,
+    calibrate: bool = True,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """The full report on `dataset` and its class probabilities, rows in text order."""
+    """The full report on `dataset` (tokenized `examples`) and its scores, rows in text order.
+    On the validation set (`calibrate`), the task first chooses what it decides by (e.g. one
+    threshold per label)."""
     output = trainer.predict(dataset, metric_key_prefix="eval")
     # The set is in length order; "position" takes each row back to its text's place.
     positions = np.asarray(dataset.select_columns(["position"])[:]["position"])
     logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
     logits[positions] = _logits(output.predictions)
-    label_ids = np.empty_like(output.label_ids)
-    label_ids[positions] = output.label_ids
-    probs = softmax(logits).astype(np.float32)
-    report = probability_report(label_ids, probs, labels.names)
+    scores = task.scores(logits)
+    if calibrate:
+        task.calibrate(examples.labels, scores)
+    report = task.report(examples.labels, scores)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
-    weights = list(class_weights.values()) if class_weights else None
-    report["loss"] = cross_entropy(logits, label_ids, weights)
+    report["loss"] = task.loss_value(examples.labels, logits, class_weights)
     report["samples"] = len(dataset)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
-    return report, probs
+    return report, scores
+
+
+def _outputs(task: Task) -> str:
+    return f"{len(task.names)} labels" if len(task.names) > 1 else "one output"
 
 
 # --- the output folder -------------------------------------------------------------------------
@@ -340,7 +333,7 @@ def _evaluate(
 
 def _run_identity(
     cfg: TrainConfig,
-    labels: LabelMap,
+    task: Task,
     train: Examples,
     class_weights: dict[str, float] | None,
 ) -> dict[str, Any]:
@@ -352,13 +345,16 @@ def _run_identity(
         "text_column": cfg.data.text_column,
         "label_column": cfg.data.label_column,
         "train_samples": len(train),
-        "labels": list(labels.names),
+        "labels": list(task.names),
         "seed": cfg.seed,
+        # Only when set, so that checkpoints made before these options existed still resume.
         # The weights themselves, not the option: a weights file edited between the
-        # interruption and the resume changes the loss. Only when set, so that unweighted
-        # checkpoints made before the option existed still resume.
+        # interruption and the resume changes the loss.
         **({"class_weights": class_weights} if class_weights else {}),
-        # The same goes for the TrainingArguments passed through, and hub configs and splits.
+        # The same goes for the task and pair column, the TrainingArguments passed through,
+        # and hub configs and splits.
+        **({"task": task.name} if task.name != "single_label" else {}),
+        **({"text_pair_column": train.pair_column} if train.pair_column else {}),
         **({"training_arguments": cfg.training_arguments} if cfg.training_arguments else {}),
         **{
             k: getattr(cfg.data, k)
@@ -376,18 +372,19 @@ def _run_identity(
 def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
     """Where the texts came from and how many of each label each split has."""
     parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
-    names = splits.labels.names
-    counts = {}
+    samples, counts = {}, {}
     for split, examples in parts.items():
         if examples is not None:
-            found = Counter(examples.labels)
-            counts[split] = {name: found.get(name, 0) for name in names}
+            samples[split] = len(examples)
+            found = splits.task.label_counts(examples.labels)
+            if found is not None:
+                counts[split] = found
     return {
         "data": cfg.data.data,
         "validation_data": cfg.data.validation_data or f"{cfg.data.validation_split:.0%} split",
         "test_data": cfg.data.test_data,
-        "samples": {split: sum(c.values()) for split, c in counts.items()},
-        "label_counts": counts,
+        "samples": samples,
+        "label_counts": counts or None,
     }
 
 
@@ -396,18 +393,16 @@ def _save_outputs(
     cfg: TrainConfig,
     metrics: dict[str, Any],
     splits: LabeledSplits,
-    probs: np.ndarray,
+    scores: np.ndarray,
 ) -> None:
     """Beside the model (and its tokenizer) that `trainer.save_model` wrote."""
     from bertft.model_card import write_model_card
     from bertft.report import write_training_report
 
     (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    write_model_card(out, cfg, metrics)
+    write_model_card(out, cfg, metrics, splits.task)
     validation = splits.validation
-    write_training_report(
-        out, cfg, metrics, validation.texts, splits.labels.encode(validation.labels), probs
-    )
+    write_training_report(out, cfg, metrics, splits.task, validation, scores)
     write_json(out / METRICS_FILE, metrics)  # last: a metrics.json means the rest is complete
 
 

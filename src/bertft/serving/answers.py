@@ -16,9 +16,11 @@ import numpy as np
 DECIMALS = 6
 
 
-def scores(logits: np.ndarray, function: str | None) -> np.ndarray:
-    """Scores from logits (rows: inputs): softmax (the model's own, default), sigmoid, or none
-    (the raw logits)."""
+def scores(logits: np.ndarray, function: str | None, task=None) -> np.ndarray:
+    """Scores from logits (rows: inputs): the model's own (its task's: softmax, sigmoid per
+    label, or the value; softmax without a task), sigmoid, softmax or none (the raw logits)."""
+    if function is None and task is not None:
+        return task.scores(logits)
     if function == "none":
         return logits
     if function == "sigmoid":

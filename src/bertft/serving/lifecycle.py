@@ -5,7 +5,7 @@ several workers), wrapped in a micro-batcher once ready, stopped on shutdown.
 from __future__ import annotations
 
 import asyncio
-import sys
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +15,8 @@ import numpy as np
 from bertft.serving.batching import MicroBatcher
 from bertft.serving.codecs import Context, Item
 from bertft.serving.serve_metrics import ServerMetrics
+
+log = logging.getLogger(__name__)
 
 
 def predict_logits(clf, items: Sequence[Item]) -> np.ndarray:
@@ -72,7 +74,7 @@ class ModelState:
             self.ready(await asyncio.to_thread(loader))
         except Exception as e:  # keep serving /health with the reason rather than dying silently
             self.error = f"{type(e).__name__}: {e}"
-            print(f"bertft serve: could not load the model: {self.error}", file=sys.stderr)
+            log.error("could not load the model: %s", self.error)
 
     def lifespan(self, classifier):
         """The app's lifespan over `classifier`: a Classifier, or a function that loads one."""

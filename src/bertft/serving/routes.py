@@ -73,8 +73,9 @@ async def predict(request: Request) -> Response:
     except Overloaded as e:
         state.metrics.shed.labels(e.reason).inc()
         return error(429, str(e), "overloaded", **{"Retry-After": str(e.retry_after)})
-    scores = answers.scores(logits, decoded.options.function)
-    body = codecs.encode(decoded, scores, state.context.labels, accept)
+    task = state.classifier.task
+    scores = answers.scores(logits, decoded.options.function, task)
+    body = codecs.encode(decoded, scores, state.context.labels, accept, task)
     return Response(body, media_type=accept)
 
 
@@ -106,7 +107,7 @@ async def livez() -> dict:
 
 
 async def info(request: Request) -> Response:
-    """The model's labels, backend, compute threads per forward pass, limits, this worker."""
+    """The model's labels and task, backend, compute threads per forward pass, limits, worker."""
     state: ModelState = request.app.state.model
     if state.classifier is None:
         return not_ready(state)
@@ -115,6 +116,7 @@ async def info(request: Request) -> Response:
     return JSONResponse(
         {
             "labels": clf.labels,
+            "task": clf.task.name,
             "backend": clf.backend,
             "device": clf.device,
             "model": clf.source,

@@ -100,13 +100,19 @@ def accepted_type(header: str | None, content_type: str) -> str:
     )
 
 
-def encode(decoded: Decoded, scores: np.ndarray, labels: list[str], accept: str) -> bytes:
-    """The answers for `scores` (one row per input) as a body of type `accept`."""
+def encode(
+    decoded: Decoded, scores: np.ndarray, labels: list[str], accept: str, task=None
+) -> bytes:
+    """The answers for `scores` (one row per input) as a body of type `accept`. bertft's own
+    answers of a multi-label or regression model come from its task, in `bertft predict`'s
+    shapes ({"labels", "scores"}, {"value", "score"})."""
     top_k = decoded.options.top_k
     if accept == CSV:
         return lines.encode_csv(scores, labels, top_k)
     one = answers.ranked if decoded.ranked else answers.answer
     per_input = [one(row, labels, top_k) for row in scores]
+    if task is not None and not decoded.ranked and task.answer_key != "label":
+        per_input = task.answers(scores, top_k or 1)
     if accept == JSONLINES:
         return lines.encode_jsonlines(per_input)
     return json.dumps(decoded.layout(per_input)).encode()

@@ -1,0 +1,139 @@
+"""What every task (single-label, multi-label, regression) provides, and the pieces they share.
+
+A task object is the one home of everything that depends on what a label *is*: how labels are
+read and encoded, the model's settings and loss, how logits become answers, the metrics, the
+plots and the prediction rows. `train`, `evaluate`, `predict`, `export` and `serve` ask it rather
+than branch on the task's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bertft.errors import BertftError
+
+CONFIG_KEY = "bertft_task"  # the task's saved state in config.json (thresholds, separator, ...)
+PAIR_KEY = "bertft_text_pair_column"  # config.json: the pair column a model was trained with
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """The user's choices that shape a task: from `--label_separator` and
+    `--standardize_targets`."""
+
+    label_separator: str | None = None
+    standardize_targets: bool = True
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a report: its section title, a sentence under it, the PNG."""
+
+    title: str
+    note: str
+    path: Path
+
+
+LossFn = Callable[..., Any]  # (outputs, labels, num_items_in_batch=None) -> loss tensor
+
+
+class Task(Protocol):
+    """The contract. Labels in and out are the user's values: a name (single-label), a tuple of
+    names (multi-label) or a float (regression)."""
+
+    name: str  # single_label, multi_label, regression
+    problem_type: str  # transformers' config.problem_type
+    best_metric: str  # the default --metric_for_best_model
+    metric_names: tuple[str, ...]  # what --metric_for_best_model may name
+    names: tuple[str, ...]  # output names, in logit order
+    card_metrics: tuple  # (our key, model-index type, display name, args) for the model card
+    pipeline_call: str  # how the model card shows a call of plain pipeline()
+    answer_key: str  # the decision in an answer: "label", "labels" or "value"
+    curves: tuple[tuple[str, str], ...]  # (name, metric) of the validation scores per epoch
+
+    def describe(self) -> str: ...
+    def check(self, examples) -> None: ...
+    def encode(self, labels: Sequence[Any]) -> list: ...
+    def model_settings(self) -> dict[str, Any]: ...
+    def to_config(self) -> dict[str, Any]: ...
+    def resolve_weights(self, setting: str, labels: Sequence[Any]) -> dict[str, float] | None: ...
+    def loss(
+        self, weights: dict[str, float] | None, label_smoothing: float = 0.0
+    ) -> LossFn | None: ...
+    def scores(self, logits: np.ndarray) -> np.ndarray: ...
+    def train_metrics(self, label_ids: np.ndarray, logits: np.ndarray) -> dict[str, float]: ...
+    def calibrate(self, labels: Sequence[Any], scores: np.ndarray) -> None: ...
+    def finish(self, model) -> None: ...
+    def report(self, labels: Sequence[Any], scores: np.ndarray) -> dict[str, Any]: ...
+    def loss_value(
+        self, labels: Sequence[Any], logits: np.ndarray, weights: dict[str, float] | None
+    ) -> float: ...
+    def answers(self, scores: np.ndarray, top_k: int = 1) -> list[dict[str, Any]]: ...
+    def quality(self, labels: Sequence[Any], scores: np.ndarray) -> tuple[str, float]: ...
+    def same_decision(self, reference: np.ndarray, scores: np.ndarray) -> np.ndarray: ...
+    def label_counts(self, labels: Sequence[Any]) -> dict[str, int] | None: ...
+    @classmethod
+    def split(cls, examples, fraction: float, seed: int) -> tuple[Any, Any]: ...
+    def tiles(self, report: dict[str, Any]) -> list[tuple[str, float]]: ...
+    def figures(
+        self, labels: Sequence[Any], scores: np.ndarray, report: dict[str, Any], folder: Path
+    ) -> list[Figure]: ...
+    def mistakes(
+        self, texts: Sequence[str], labels: Sequence[Any], scores: np.ndarray
+    ) -> list[dict[str, Any]]: ...
+    def format_report(self, report: dict[str, Any]) -> str: ...
+    def headline(self, report: dict[str, Any]) -> str: ...
+
+
+def greater_is_better(metric: str) -> bool:
+    """Losses and errors are better low; scores high."""
+    return metric not in ("loss", "mse", "rmse", "mae", "hamming_loss")
+
+
+def check_metric(task: Task, metric: str | None) -> str:
+    """`--metric_for_best_model` for this task: the task's default, or one it reports."""
+    if metric is None:
+        return task.best_metric
+    if metric not in (*task.metric_names, "loss"):
+        raise BertftError(
+            f"--metric_for_best_model {metric}: a {task.name} model reports "
+            f"{', '.join((*task.metric_names, 'loss'))}"
+        )
+    return metric
+
+
+def refuse_label_smoothing(task: str, factor: float) -> None:
+    """The Trainer's label smoother is a softmax over classes: wrong for sigmoids and values."""
+    if factor:
+        raise BertftError(
+            f"label_smoothing_factor {factor}: label smoothing applies to single-label "
+            f"classification (one softmax over the classes), not to a {task} model"
+        )
+
+
+def label_error(examples, index: int, message: str) -> BertftError:
+    """'file, row 7 (line 8), column 'label': message' for the label of example `index`."""
+    column = examples.label_column or "label"
+    return BertftError(f"{examples.origin}, {examples.rows[index]}, column '{column}': {message}")
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+
+
+def share_of_items(items: int, num_items_in_batch=None) -> float:
+    """What a batch-mean loss is multiplied by under the Trainer's `compute_loss_func`.
+
+    With a loss function, the Trainer neither divides by the gradient-accumulation steps nor
+    averages over processes: it passes the count of items in all accumulated batches of all
+    processes (`num_items_in_batch`) and expects the loss normalised by it. A batch mean times
+    (its items / that count) does that, and equals the old per-batch mean / steps for equal
+    batches. Without a count (evaluation), the batch mean as is."""
+    if num_items_in_batch is None:
+        return 1.0
+    return items / float(num_items_in_batch)

@@ -1,0 +1,260 @@
+"""One label per text, softmax over the classes: bertft's original task."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertft.errors import BertftError
+from bertft.metrics import (
+    classification_metrics,
+    confident_mistakes,
+    cross_entropy,
+    format_report,
+    probability_report,
+    softmax,
+)
+from bertft.tasks.base import Figure, TaskSettings, label_error
+from bertft.tasks.base import share_of_items as _share
+
+
+class SingleLabel:
+    """Labels are names; the answer is the most likely one (or the top k)."""
+
+    reads_arrow = True  # training may keep its labels as codes beside an Arrow table
+
+    name = "single_label"
+    problem_type = "single_label_classification"
+    best_metric = "f1_macro"
+    metric_names = ("accuracy", "f1_macro", "f1_weighted")
+    answer_key = "label"
+    curves = (("accuracy", "accuracy"), ("macro F1", "f1_macro"))  # (name, metric) drawn per epoch
+    card_metrics = (  # (our key, model-index type, display name, args)
+        ("accuracy", "accuracy", "accuracy", None),
+        ("f1_macro", "f1", "macro F1", {"average": "macro"}),
+        ("f1_weighted", "f1", "weighted F1", {"average": "weighted"}),
+        ("precision_macro", "precision", "macro precision", {"average": "macro"}),
+        ("recall_macro", "recall", "macro recall", {"average": "macro"}),
+    )
+    pipeline_call = 'classify("your text here")'
+
+    def __init__(self, names: Sequence[str]):
+        self.names = tuple(names)
+
+    def describe(self) -> str:
+        """What the model does, for its model card."""
+        names = ", ".join(f"`{x}`" for x in self.names)
+        return f"It sorts a text into one of {len(self.names)} labels: {names}."
+
+    # --- labels -------------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, examples, settings: TaskSettings):
+        """Labels as names; a list label is refused (it would become a class named "['a', 'b']")."""
+        for i, label in enumerate(examples.labels):
+            if isinstance(label, tuple):
+                raise label_error(
+                    examples,
+                    i,
+                    f"a list of labels {list(label)} under --task single_label; "
+                    f"use --task multi_label (or auto)",
+                )
+        return examples
+
+    @classmethod
+    def from_training(cls, labels: Sequence[str], settings: TaskSettings) -> SingleLabel:
+        unique = {str(x) for x in labels}  # plain str, also from a numpy array
+        if len(unique) < 2:
+            raise BertftError(
+                f"every training label is '{next(iter(unique))}'; "
+                f"a classifier needs at least two classes"
+            )
+        # Integer labels sort as numbers ("2" before "10"), everything else as text.
+        if all(x.lstrip("-").isdigit() for x in unique):
+            return cls(sorted(unique, key=int))
+        return cls(sorted(unique))
+
+    @classmethod
+    def from_config(cls, config) -> SingleLabel:
+        return cls([config.id2label[i] for i in range(config.num_labels)])
+
+    def check(self, examples) -> None:
+        known = set(self.names)
+        for i, label in enumerate(examples.labels):
+            if label not in known:
+                raise label_error(
+                    examples,
+                    i,
+                    f"label '{label}' never appears in the training data "
+                    f"(training labels: {', '.join(self.names)})",
+                )
+
+    def encode(self, labels: Sequence[str]) -> list[int]:
+        ids = {name: i for i, name in enumerate(self.names)}
+        return [ids[x] for x in labels]
+
+    def label_counts(self, labels: Sequence[str]) -> dict[str, int]:
+        found = Counter(labels)
+        return {name: found.get(name, 0) for name in self.names}
+
+    @classmethod
+    def split(cls, examples, fraction: float, seed: int):
+        """Hold out `fraction` of each class (seeded). A class too small to split stays in
+        train."""
+        from sklearn.model_selection import train_test_split
+
+        # Integer label codes: no per-row Python objects on a large Arrow-backed set.
+        _, codes, counts = np.unique(
+            np.asarray(examples.labels), return_inverse=True, return_counts=True
+        )
+        splittable = np.flatnonzero(counts[codes] >= 2)
+        singletons = np.flatnonzero(counts[codes] < 2)
+        n_val = round(len(splittable) * fraction)
+        if n_val < int((counts >= 2).sum()):
+            raise BertftError(
+                f"{examples.origin}: too few examples ({len(examples)}) to hold out "
+                f"{fraction:.0%} for validation; pass --validation_data"
+            )
+        train_idx, val_idx = train_test_split(
+            splittable, test_size=n_val, random_state=seed, stratify=codes[splittable]
+        )
+        train_idx = np.sort(np.concatenate([train_idx, singletons]))
+        return examples.subset(train_idx.tolist()), examples.subset(np.sort(val_idx).tolist())
+
+    # --- the model ----------------------------------------------------------------------------
+
+    def model_settings(self) -> dict[str, Any]:
+        return {
+            "num_labels": len(self.names),
+            "id2label": dict(enumerate(self.names)),
+            "label2id": {n: i for i, n in enumerate(self.names)},
+            "problem_type": self.problem_type,
+        }
+
+    def to_config(self) -> dict[str, Any]:
+        return {"task": self.name}
+
+    def resolve_weights(self, setting: str, labels: Sequence[str]) -> dict[str, float] | None:
+        from bertft.class_weights import resolve_class_weights
+
+        return resolve_class_weights(setting, labels, self.names)
+
+    def loss(self, weights: dict[str, float] | None, label_smoothing: float = 0.0):
+        """Class-weighted cross-entropy (label-smoothed as asked), or None: the model's own
+        loss, which the Trainer smooths itself."""
+        if not weights:
+            return None
+        import torch
+
+        weight = torch.tensor(list(weights.values()))
+
+        def weighted_cross_entropy(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"].float()
+            loss = torch.nn.functional.cross_entropy(
+                logits, labels, weight=weight.to(logits.device), label_smoothing=label_smoothing
+            )  # torch's weighted mean: sum(w * loss) / sum(w)
+            return loss * _share(len(labels), num_items_in_batch)
+
+        return weighted_cross_entropy
+
+    def finish(self, model) -> None:
+        """Nothing to fold into the weights."""
+
+    # --- answers ------------------------------------------------------------------------------
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(np.asarray(logits, dtype=np.float64))
+
+    def calibrate(self, labels: Sequence[str], scores: np.ndarray) -> None:
+        """The answer is the argmax: nothing to choose on validation."""
+
+    def answers(self, scores: np.ndarray, top_k: int = 1) -> list[dict[str, Any]]:
+        """{"label", "score"} per row, plus "top_k" (best first) when asked for more than one."""
+        k = min(top_k, len(self.names))
+        best = np.argsort(-scores, axis=-1, kind="stable")[:, :k]
+        rows = []
+        for row, cols in zip(scores, best, strict=True):
+            answer: dict[str, Any] = {
+                "label": self.names[cols[0]],
+                "score": round(float(row[cols[0]]), 6),
+            }
+            if k > 1:
+                answer["top_k"] = [
+                    {"label": self.names[j], "score": round(float(row[j]), 6)} for j in cols
+                ]
+            rows.append(answer)
+        return rows
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def train_metrics(self, label_ids: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+        return classification_metrics(label_ids, np.asarray(logits).argmax(-1))
+
+    def report(self, labels: Sequence[str], scores: np.ndarray) -> dict[str, Any]:
+        return probability_report(self.encode(labels), scores, self.names)
+
+    def loss_value(self, labels, logits: np.ndarray, weights=None) -> float:
+        w = list(weights.values()) if weights else None
+        return cross_entropy(np.asarray(logits, dtype=np.float64), self.encode(labels), w)
+
+    def quality(self, labels: Sequence[str], scores: np.ndarray) -> tuple[str, float]:
+        truth = np.asarray(self.encode(labels))
+        return "accuracy", float((scores.argmax(-1) == truth).mean())
+
+    def same_decision(self, reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Per text: the same most likely label."""
+        return reference.argmax(-1) == scores.argmax(-1)
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        return format_report(report)
+
+    def headline(self, report: dict[str, Any]) -> str:
+        return f"accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f}"
+
+    # --- the report ---------------------------------------------------------------------------
+
+    def tiles(self, report: dict[str, Any]) -> list[tuple[str, float]]:
+        tiles = [
+            ("accuracy", report["accuracy"]),
+            ("macro F1", report["f1_macro"]),
+            ("weighted F1", report["f1_weighted"]),
+            ("macro recall", report["recall_macro"]),
+        ]
+        binary = report.get("binary") or {}
+        if binary.get("roc_auc") is not None:
+            tiles += [("ROC-AUC", binary["roc_auc"]), ("PR-AUC", binary["pr_auc"])]
+        return tiles
+
+    def figures(self, labels, scores: np.ndarray, report: dict[str, Any], folder: Path):
+        from bertft import plots
+        from bertft.metrics import binary_curves
+
+        matrix = report["confusion_matrix"]
+        out = [
+            Figure(
+                "Confusion matrix",
+                "Rows are the true labels, columns the predicted ones.",
+                plots.confusion_matrix(
+                    matrix["matrix"], matrix["labels"], folder / "confusion_matrix.png"
+                ),
+            ),
+            Figure(
+                "Per class",
+                "",
+                plots.per_class(report["per_class"], folder / "per_class.png"),
+            ),
+        ]
+        binary = report.get("binary")
+        if binary and binary.get("roc_auc") is not None:
+            curves = binary_curves(self.encode(labels), scores[:, 1])
+            path = plots.roc_pr(curves, binary, folder / "roc_pr.png")
+            if path is not None:
+                out.append(Figure("ROC and precision-recall", "", path))
+        return out
+
+    def mistakes(self, texts, labels, scores: np.ndarray) -> list[dict[str, Any]]:
+        return confident_mistakes(texts, self.encode(labels), scores, self.names)
