@@ -150,25 +150,29 @@ def _tokenize_throughput(data: Path) -> dict:
     against datasets.map with 1 and 2 processes, on the same 560k texts."""
     import pandas as pd
 
-    from bertft.data import Examples, LabelMap
+    from bertft.data import Examples
     from bertft.data_arrow import read_arrow
+    from bertft.encoding import TextEncoder
     from bertft.features import tokenize, tokenize_arrow
     from bertft.model import load_tokenizer
+    from bertft.tasks import SingleLabel
+    from bertft.windows import WindowSpec
 
     tokenizer = load_tokenizer("minilm")
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)
-    labels = LabelMap.from_labels(frame.label.unique().tolist())
+    labels = SingleLabel(sorted(frame.label.unique().tolist()))
     examples = Examples(frame.text.tolist(), frame.label.tolist(), str(data), [], "text")
     out = {}
     started = time.perf_counter()
-    tokenize(tokenizer, 128, examples, labels)
+    tokenize(TextEncoder(tokenizer, WindowSpec(128)), examples, labels)
     out["in_memory_rows_per_s"] = round(len(frame) / (time.perf_counter() - started))
     del examples, frame
     cache = Path(tempfile.mkdtemp(prefix="bertft-tok-"))
     arrow = read_arrow(str(data), None, None, False, cache)
     for procs in (1, 2):
         started = time.perf_counter()
-        tokenize_arrow(tokenizer, 128 + procs, arrow, labels, num_proc=procs)  # new fingerprint
+        encoder = TextEncoder(tokenizer, WindowSpec(128 + procs))  # a new fingerprint each
+        tokenize_arrow(encoder, arrow, labels, num_proc=procs)
         out[f"arrow_{procs}_proc_rows_per_s"] = round(len(arrow) / (time.perf_counter() - started))
     print(f"tokenize: {out}", flush=True)
     return out

@@ -254,6 +254,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
 def _evaluate(settings: EvaluateSettings) -> int:
     from bertft.evaluate import evaluate
     from bertft.tasks import task_of
+    from bertft.windows import CutStats
 
     report = evaluate(
         settings.model,
@@ -270,6 +271,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
         device=settings.device,
         backend=settings.backend,
         all_rows=settings.all_rows,
+        pooling=settings.chunk_pooling,
     )
     if report["held_out_from_training"]:
         print(
@@ -277,6 +279,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
             f"{report['samples']:,} texts training held out for validation (--all_rows: every row)",
             file=sys.stderr,
         )
+    print(f"long texts: {CutStats.from_dict(report['long_texts']).describe()}", file=sys.stderr)
     print(task_of(settings.model, settings.backend).format_report(report))
     print(
         f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
@@ -302,6 +305,7 @@ def _predict(settings: PredictSettings) -> int:
         batch_size=settings.batch_size,
         device=settings.device,
         threads=settings.threads,
+        pooling=settings.chunk_pooling,
     )
     if settings.threshold is not None:
         clf.positive_index(settings.positive_label)  # other models are refused before work
@@ -314,11 +318,13 @@ def _predict(settings: PredictSettings) -> int:
             file=sys.stderr,
         )
         summary = predict_file(clf, job)
+        print(f"long texts: {clf.total_stats.describe()}", file=sys.stderr)
         if settings.output:
             print(f"wrote {summary['rows']:,} predictions to {settings.output}", file=sys.stderr)
         return 0
     texts, pairs = settings.text, settings.text_pair
     scores = clf.predict_scores(texts, pairs)
+    print(f"long texts: {clf.last_stats.describe()}", file=sys.stderr)
     found = answers(clf, scores, settings.top_k, settings.threshold, settings.positive_label)
     rows = []
     for i, (text, answer) in enumerate(zip(texts, found, strict=True)):

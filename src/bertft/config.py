@@ -14,6 +14,7 @@ from typing import Any
 from bertft.errors import BertftError
 from bertft.flags import aliases_of, coerce, load_yaml, opt, resolve_aliases
 from bertft.tasks import TASKS
+from bertft.windows import WindowSpec
 
 __all__ = ["DataConfig", "TrainConfig", "load_yaml", "opt", "train_config_from"]
 
@@ -136,8 +137,32 @@ class TrainConfig:
     )
     train_max_length: int = opt(
         128,
-        "truncate texts to this many tokens (batches are padded only to their longest text)",
+        "the window: tokens the model reads at once, special tokens included (batches are "
+        "padded only to their longest text); saved with the model for predict and serve",
         aliases=("max_seq_length",),
+    )
+    long_texts: str = opt(
+        "auto",
+        "texts longer than the window: truncate (read the start), head_tail (the start and the "
+        "end), chunk (every part, in overlapping windows, pooled per text); auto: chunk when "
+        "over 5%% of the training texts are longer, else truncate",
+        choices=("auto", "truncate", "head_tail", "chunk"),
+    )
+    stride: int | None = opt(
+        None, "chunk: tokens consecutive windows share (default: a quarter of the window)"
+    )
+    head_fraction: float = opt(
+        0.25, "head_tail: share of the window taken from the text's start; the rest is its end"
+    )
+    max_windows_per_text: int | None = opt(
+        4,
+        "chunk, training only: windows kept per text, evenly spread, so that one long text does "
+        "not outweigh many short ones (evaluation and prediction read every window)",
+    )
+    chunk_pooling: str = opt(
+        "mean",
+        "chunk: how a text's windows' logits become its own (mean or max)",
+        choices=("mean", "max"),
     )
     seed: int = opt(42, "random seed for the split, the data order and the classifier head")
     weight_decay: float = opt(0.01, "AdamW weight decay")
@@ -224,6 +249,18 @@ class TrainConfig:
                 f"metric_for_best_model must be one of {', '.join(sorted(known))}, "
                 f"got '{self.metric_for_best_model}'"
             )
+        try:  # a stride or fraction that cannot work, refused before anything loads
+            self.window_spec("truncate").check()
+        except ValueError as e:
+            raise BertftError(str(e)) from None
+        if self.long_texts not in ("auto", "truncate", "head_tail", "chunk"):
+            raise BertftError(
+                f"--long_texts must be auto, truncate, head_tail or chunk, got '{self.long_texts}'"
+            )
+        if self.long_texts != "auto":  # a named pair column: refused before the data loads
+            from bertft.encoding import refuse_pairs
+
+            refuse_pairs(self.data.text_pair_column, self.long_texts)
         if self.report_to not in TRACKERS:
             raise BertftError(
                 f"report_to must be one of {', '.join(TRACKERS)}, got '{self.report_to}'"
@@ -231,6 +268,18 @@ class TrainConfig:
         # Refused here, before any training: finding out after an hour-long run is too late.
         if self.push_to_hub and not self.repository_id:
             raise BertftError("push_to_hub needs repository_id (e.g. your-name/model-name)")
+
+    def window_spec(self, strategy: str) -> WindowSpec:
+        """The window these settings describe, with `strategy` (`auto` resolved by the caller)."""
+        stride = self.train_max_length // 4 if self.stride is None else self.stride
+        return WindowSpec(
+            max_length=self.train_max_length,
+            strategy=strategy,
+            stride=stride,
+            head_fraction=self.head_fraction,
+            pooling=self.chunk_pooling,
+            max_windows=self.max_windows_per_text,
+        )
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:

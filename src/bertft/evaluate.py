@@ -34,6 +34,7 @@ def evaluate(
     backend: str = "torch",
     classifier: Classifier | None = None,
     all_rows: bool = False,
+    pooling: str | None = None,
 ) -> dict[str, Any]:
     """Predict every text of `data` with `model` (a training folder, or an ONNX export with
     backend="onnx"), compare with its labels and write `metrics.json`,
@@ -44,7 +45,11 @@ def evaluate(
 
     When `data` is the model's own training data and its validation texts were split from it,
     only those held-out texts are used (the training's seeded split): the other rows were
-    trained on and would inflate every metric. `all_rows` uses every row anyway."""
+    trained on and would inflate every metric. `all_rows` uses every row anyway.
+
+    Texts are read as training read them (the model's saved encoder); metrics are per text,
+    and `long_texts` in the result says how many exceeded the window and what was dropped.
+    `pooling` (mean, max) replaces how a chunked text's windows are combined."""
     held_out = None if all_rows else _held_out_part(model, data)
     if held_out is not None:
         examples = held_out
@@ -62,7 +67,7 @@ def evaluate(
     if max_samples is not None:
         examples = stratified_sample(examples, max_samples, seed=0)
     clf = classifier or Classifier.from_pretrained(
-        model, backend=backend, batch_size=batch_size, device=device
+        model, backend=backend, batch_size=batch_size, device=device, pooling=pooling
     )
     task = clf.task
     if held_out is None:
@@ -89,6 +94,7 @@ def evaluate(
         "samples": len(examples),
         "seconds": round(seconds, 3),
         "samples_per_second": round(len(examples) / seconds, 1),
+        "long_texts": {**clf.last_stats.as_dict(), "pooling": clf.encoder.spec.pooling},
     }
 
     out = Path(output_dir) if output_dir else _folder(model) / "evaluation" / Path(data).stem
@@ -114,6 +120,7 @@ def evaluate(
                 ("labels", ", ".join(clf.labels)),
                 ("prediction time", f"{seconds:.2f} s"),
                 ("samples/s", report["samples_per_second"]),
+                ("long texts", clf.last_stats.describe()),
             ],
             label_counts={Path(data).name: counts} if counts is not None else None,
             split_name=Path(data).name,

@@ -126,6 +126,12 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task:
     weights = metrics.get("class_weights")
     if weights:
         hyper.append("- loss weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
+    long_texts = metrics.get("long_texts")
+    if long_texts:
+        hyper.append(
+            f"- long texts: {long_texts['strategy']} at a {long_texts['max_length']}-token window "
+            f"({long_texts.get('why', '')}); predict and serve read texts the same way"
+        )
     binary = validation.get("binary") or {}
     threshold = ""
     if binary.get("best_threshold") is not None:

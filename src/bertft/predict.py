@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bertft.encoding import Encoded, TextEncoder, load_encoder, saved_pair
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
-from bertft.model import max_sequence_length
 from bertft.settings import BACKENDS
-from bertft.tasks import PAIR_KEY, Task
+from bertft.tasks import Task
+from bertft.windows import pool
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 ONNX_FILES = ("model.int8.onnx", "model.onnx")  # preferred first: a quantized export is for serving
@@ -132,30 +133,30 @@ class Classifier:
     def __init__(
         self,
         logits: LogitsFn,
-        tokenizer,
+        encoder: TextEncoder,
         labels: Sequence[str] | None = None,
-        max_length: int = 512,
         batch_size: int = 64,
         backend: str = "torch",
         source: str = "",
         device: str = "cpu",
         threads: int | None = None,
         task: Task | None = None,
-        pair_column: str | None = None,
     ):
         from bertft.tasks import SingleLabel
 
         self.logits = logits
-        self.tokenizer = tokenizer
+        self.encoder = encoder  # how texts become windows: the one training used
+        self.tokenizer = encoder.tokenizer
         self.task: Task = task if task is not None else SingleLabel(labels)
         self.labels: list[str] = list(self.task.names)
-        self.max_length = max_length
         self.batch_size = batch_size
+        # What the window cut: in the last predict_logits call, and in all of them (a file).
+        self.last_stats = encoder.new_stats()
+        self.total_stats = encoder.new_stats()
         self.backend = backend
         self.source = source  # the folder or file loaded, for messages and /info
         self.device = device  # where the forward passes run
         self.threads = threads  # compute threads of one forward pass, where known
-        self.pair_column = pair_column  # the second text's column in training, for pairs
 
     @classmethod
     def from_pretrained(
@@ -166,6 +167,7 @@ class Classifier:
         threads: int | None = None,
         precision: str = "auto",
         device: str = "auto",
+        pooling: str | None = None,
     ) -> Classifier:
         """Load a model folder from `bertft train` (torch), or an ONNX export: its folder, the
         .onnx file, or the training folder holding `onnx/` (onnx). `threads`: compute threads
@@ -173,7 +175,8 @@ class Classifier:
         `precision` (torch): fp32, bf16 or fp16 (GPU) weights, or auto: the training precision
         where the device runs it natively (AMX / AVX512-BF16 CPUs, GPUs), else fp32.
         `device` (torch): auto (a GPU when one is visible, else MPS), cpu, cuda, cuda:N, mps;
-        ONNX runs on CPU."""
+        ONNX runs on CPU. Texts are read as training read them (the encoder saved in
+        config.json); `pooling` (mean, max) replaces how a chunked text's windows are combined."""
         from transformers import AutoConfig, AutoTokenizer
 
         from bertft.tasks import task_from_config
@@ -215,15 +218,13 @@ class Classifier:
             source = str(folder)
         return cls(
             logits,
-            tokenizer,
-            max_length=max_sequence_length(config, tokenizer),
+            load_encoder(tokenizer, config, folder, pooling=pooling),
             batch_size=batch_size,
             backend=backend,
             source=source,
             device=device,
             threads=threads,
             task=task_from_config(config),
-            pair_column=getattr(config, PAIR_KEY, None),
         )
 
     @classmethod
@@ -234,12 +235,10 @@ class Classifier:
         config = model.config
         return cls(
             torch_logits(model),
-            tokenizer,
-            max_length=max_sequence_length(config, tokenizer),
+            load_encoder(tokenizer, config),
             batch_size=batch_size,
             device=str(model.device),
             task=task_from_config(config),
-            pair_column=getattr(config, PAIR_KEY, None),
         )
 
     def __call__(self, texts: str | Sequence[str], top_k: int | None = 1) -> list:
@@ -264,6 +263,16 @@ class Classifier:
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
+    @property
+    def pair_column(self) -> str | None:
+        """The second text's column in training, for a model of text pairs."""
+        return self.encoder.pair_column
+
+    @property
+    def max_length(self) -> int:
+        """The window: tokens read at once, special tokens included."""
+        return self.encoder.spec.max_length
+
     def _check_pairs(self, texts: list[str], pairs: Sequence[str] | None) -> list[str] | None:
         if pairs is None:
             if self.pair_column:
@@ -278,35 +287,47 @@ class Classifier:
             raise BertftError(f"{len(texts)} texts but {len(pairs)} second texts of pairs")
         return pairs
 
+    def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> Encoded:
+        """The windows of `texts` (one or more per text; one per pair), as training read them."""
+        texts = list(texts)
+        return self.encoder.encode(texts, pairs=self._check_pairs(texts, pairs))
+
     def predict_logits(
         self, texts: Sequence[str], pairs: Sequence[str] | None = None
     ) -> np.ndarray:
         """Raw logits, shape (len(texts), outputs), rows in input order. `pairs`: the second
-        text of each pair, for a model trained on pairs."""
-        from bertft.features import encode_texts
+        text of each pair, for a model trained on pairs. A text longer than the window is read
+        as training read it; a chunked text's windows are pooled into one row. `last_stats`
+        then says how many texts exceeded the window and what was dropped."""
+        encoded = self.encode(texts, pairs)
+        self.last_stats = encoded.stats
+        self.total_stats.merge(encoded.stats)
+        return self.pool(self.window_logits(encoded), encoded)
 
-        texts = list(texts)
-        pairs = self._check_pairs(texts, pairs)
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
-        size = (
-            (lambda i: len(texts[i]))
-            if pairs is None
-            else (lambda i: len(texts[i]) + len(pairs[i]))
-        )
+    def window_logits(self, encoded: Encoded) -> np.ndarray:
+        """Logits of every window of `encoded`, in its order, batched by length."""
+        ids = encoded.features["input_ids"]
+        out = np.empty((len(encoded), len(self.labels)), dtype=np.float32)
         # Batches of similar lengths pad little; results go back to their input positions.
-        order = sorted(range(len(texts)), key=size)
+        order = sorted(range(len(encoded)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = encode_texts(
-                self.tokenizer,
-                [texts[i] for i in idx],
-                None if pairs is None else [pairs[i] for i in idx],
-                self.max_length,
-                padding=True,
-                return_tensors="np",
-            )
-            out[idx] = self.logits(dict(batch))
+            part = order[start : start + self.batch_size]
+            out[part] = self.logits(self.encoder.pad(encoded.rows(part)))
         return out
+
+    def rows_logits(self, windows: Sequence[dict[str, list[int]]]) -> np.ndarray:
+        """Logits of single windows (`Encoded.window(i)`, as the server batches them), in that
+        order: one padded forward pass."""
+        batch = {key: [w[key] for w in windows] for key in windows[0]}
+        return self.logits(self.encoder.pad(batch))
+
+    def pool(self, window_logits: np.ndarray, encoded: Encoded) -> np.ndarray:
+        """One row of logits per text from one per window (the encoder's pooling): before the
+        task's scores, so a chunked text gets one answer whatever the task."""
+        if len(encoded) == encoded.documents:  # one window each: already per text
+            return window_logits
+        how = self.encoder.spec.pooling
+        return pool(window_logits, encoded.owner, encoded.documents, how).astype(np.float32)
 
     def predict_scores(
         self, texts: Sequence[str], pairs: Sequence[str] | None = None
@@ -321,8 +342,7 @@ class Classifier:
         return self.predict_scores(texts, pairs)
 
     def score_inputs(self, inputs: Sequence) -> np.ndarray:
-        """`predict_scores` of texts, or of (text, second text) tuples for a pair model: what
-        the server's batcher calls."""
+        """`predict_scores` of texts, or of (text, second text) tuples for a pair model."""
         if inputs and isinstance(inputs[0], tuple):
             return self.predict_scores([a for a, _ in inputs], [b for _, b in inputs])
         return self.predict_scores(inputs)
@@ -403,7 +423,7 @@ def saved_pair_column(folder: Path) -> str | None:
             config = json.loads((candidate / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        return config.get(PAIR_KEY)
+        return saved_pair(config)
     return None
 
 

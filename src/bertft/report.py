@@ -99,6 +99,12 @@ def write_training_report(
         ("validation samples/s", metrics["validation"].get("samples_per_second")),
         ("best checkpoint", metrics["best_checkpoint"]),
     ]
+    if "long_texts" in metrics:
+        cut = metrics["validation"].get("long_texts")
+        why = metrics["long_texts"].get("why", "")
+        summary.append(("long texts", f"{metrics['long_texts']['strategy']} ({why})"))
+        if cut:
+            summary.append(("validation texts cut", _describe_cut(cut)))
     if "test" in metrics:
         summary.append(("test", task.headline(metrics["test"])))
     settings = cfg.to_dict()
@@ -118,6 +124,12 @@ def write_training_report(
             class_weights=metrics["class_weights"],
         ),
     )
+
+
+def _describe_cut(cut: dict[str, Any]) -> str:
+    from bertft.windows import CutStats
+
+    return CutStats.from_dict(cut).describe()
 
 
 # --- HTML ----------------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ BACKENDS = ("torch", "onnx")
 MODEL_HELP = "a model folder from `bertft train`"
 BACKEND_HELP = "torch: the model folder; onnx: an export (its folder, .onnx file, or MODEL/onnx)"
 DEVICE_HELP = "torch backend: auto (a CUDA GPU if visible, else Apple MPS), cpu, cuda, cuda:N, mps"
+POOLING_HELP = (
+    "models trained with --long_texts chunk: combine a text's windows by the mean or the max of "
+    "their logits (default: what training used)"
+)
 
 
 def split_keys(value: str | list[str] | None) -> list[str]:
@@ -60,6 +64,7 @@ class EvaluateSettings:
     )
     backend: str = opt("torch", BACKEND_HELP, choices=BACKENDS)
     device: str = opt("auto", DEVICE_HELP)
+    chunk_pooling: str | None = opt(None, POOLING_HELP, choices=("mean", "max"))
 
     def validate(self) -> None:
         _at_least(self, ("max_eval_samples", "per_device_eval_batch_size"), 1)
@@ -112,6 +117,7 @@ class PredictSettings:
         choices=("auto", *BACKENDS),
     )
     device: str = opt("auto", DEVICE_HELP)
+    chunk_pooling: str | None = opt(None, POOLING_HELP, choices=("mean", "max"))
 
     def validate(self) -> None:
         if (self.text is None) == (self.input is None):

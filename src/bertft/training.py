@@ -20,14 +20,16 @@ from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.config import TrainConfig
 from bertft.data import Examples, LabeledSplits, load_splits
 from bertft.distributed import local_main_first, main_decides, rank
+from bertft.encoding import ENCODER_KEY, TextEncoder, training_encoder
 from bertft.errors import Interrupted
-from bertft.features import tokenize_cached
+from bertft.features import cut_stats, tokenize_cached
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
 from bertft.hub import check_repository_id, push_folder
-from bertft.model import load_classifier, load_tokenizer, max_sequence_length
-from bertft.tasks import CONFIG_KEY, PAIR_KEY, Task, check_metric, greater_is_better
+from bertft.model import load_classifier, load_tokenizer
+from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
 from bertft.trackers import check_tracker, point_tensorboard_at
+from bertft.windows import per_text
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,12 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     # The task's loss where the model's own will not do (class weights); None keeps the stock
     # path, which exact resumption relies on.
     loss = task.loss(class_weights, args.label_smoothing_factor)
-    run = _run_identity(cfg, task, splits.train, class_weights)
+    tokenizer = load_tokenizer(cfg.model_id)
+    # Every rank decides the same (same data, same rule); only the main one says so.
+    encoder, why = training_encoder(
+        cfg, tokenizer, splits.train, say=_say_once, pair_column=splits.train.pair_column
+    )
+    run = _run_identity(cfg, task, splits.train, class_weights, encoder)
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
     resume_from = main_decides(
         lambda: prepare_run(
@@ -75,21 +82,15 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
 
     set_seed(cfg.seed)
-    tokenizer = load_tokenizer(cfg.model_id)
     model = load_classifier(cfg.model_id, task)
+    # Saved with every checkpoint and the model: predict, export and serve read texts this way.
+    setattr(model.config, ENCODER_KEY, encoder.to_dict())
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
-    length = min(cfg.train_max_length, max_sequence_length(model.config, tokenizer))
-    if length < cfg.train_max_length and rank() == 0:  # longer texts would index past positions
-        _say(
-            f"train_max_length {cfg.train_max_length} is more than this model takes; using {length}"
-        )
-    train_set = tokenize_cached(tokenizer, length, splits.train, task, cache, "train")
+    train_set = tokenize_cached(encoder, splits.train, task, cache, "train", training=True)
     # Evaluation sorted by length pads little (training order is the sampler's business).
-    eval_set = tokenize_cached(
-        tokenizer, length, splits.validation, task, cache, "val", by_length=True
-    )
+    eval_set = tokenize_cached(encoder, splits.validation, task, cache, "val", by_length=True)
 
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
@@ -105,7 +106,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         data_collator=DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
-        compute_metrics=lambda p: task.train_metrics(p.label_ids, _logits(p.predictions)),
+        compute_metrics=_metrics_per_text(eval_set, task, encoder.spec.pooling),
         compute_loss_func=loss,
         callbacks=callbacks,
     )
@@ -119,6 +120,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
             f"world size {args.world_size}, global batch "
             f"{cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size}"
         )
+        _say(f"long texts: {encoder.spec.strategy} ({why})")
+        for split, dataset in (("train", train_set), ("validation", eval_set)):
+            capped = encoder.cap_note() if split == "train" else ""
+            _say(f"{split}: {cut_stats(dataset).describe()}{capped}")
         if class_weights:
             _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
@@ -134,9 +139,13 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
     # The Trainer has reloaded the best checkpoint; measure it on the full validation set.
     task.finish(trainer.model)  # e.g. regression's target scaling folded into the head
-    validation, scores = _evaluate(trainer, eval_set, splits.validation, task, class_weights)
-    # What the Classifier needs to rebuild the task (e.g. the chosen thresholds) and the input.
-    trainer.model.config.update({CONFIG_KEY: task.to_config(), PAIR_KEY: splits.train.pair_column})
+    pooling = encoder.spec.pooling
+    validation, scores = _evaluate(
+        trainer, eval_set, splits.validation, task, class_weights, pooling=pooling
+    )
+    # What the Classifier needs to rebuild the task (e.g. the chosen thresholds); the encoder
+    # (window, strategy, pair column) is in the config since the model was built.
+    trainer.model.config.update({CONFIG_KEY: task.to_config()})
     metrics: dict[str, Any] = {
         "model_id": cfg.model_id,
         "task": task.name,
@@ -147,6 +156,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "data": _data_summary(cfg, splits),
         "class_weights": class_weights,
+        "long_texts": {
+            **encoder.to_dict(),
+            "why": why,
+            "train": cut_stats(train_set).as_dict(),
+        },
         "hardware": describe(),
         "train": {
             **result.metrics,
@@ -156,11 +170,9 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "validation": validation,
     }
     if splits.test is not None:
-        test_set = tokenize_cached(
-            tokenizer, length, splits.test, task, cache, "test", by_length=True
-        )
+        test_set = tokenize_cached(encoder, splits.test, task, cache, "test", by_length=True)
         metrics["test"] = _evaluate(
-            trainer, test_set, splits.test, task, class_weights, calibrate=False
+            trainer, test_set, splits.test, task, class_weights, calibrate=False, pooling=pooling
         )[0]
     metrics["history"] = trainer.state.log_history
 
@@ -296,6 +308,19 @@ def _logits(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
+def _metrics_per_text(eval_set, task: Task, pooling: str) -> Callable:
+    """The Trainer's per-epoch metrics, per text (never per window): they pick the best model."""
+    positions = np.asarray(eval_set.select_columns(["position"])[:]["position"])
+
+    def compute(prediction) -> dict[str, float]:
+        logits, label_ids = per_text(
+            _logits(prediction.predictions), prediction.label_ids, positions, pooling
+        )
+        return task.train_metrics(label_ids, logits)
+
+    return compute
+
+
 def _evaluate(
     trainer,
     dataset,
@@ -303,15 +328,16 @@ def _evaluate(
     task: Task,
     class_weights: dict[str, float] | None = None,
     calibrate: bool = True,
+    pooling: str = "mean",
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """The full report on `dataset` (tokenized `examples`) and its scores, rows in text order.
-    On the validation set (`calibrate`), the task first chooses what it decides by (e.g. one
+    """The full report on `dataset` (tokenized `examples`) and its scores, one row per text in
+    text order (the set holds windows in length order; "position" names each one's text; a
+    chunked text's windows are pooled into one row of logits before the task's scores). On the
+    validation set (`calibrate`), the task first chooses what it decides by (e.g. one
     threshold per label)."""
     output = trainer.predict(dataset, metric_key_prefix="eval")
-    # The set is in length order; "position" takes each row back to its text's place.
     positions = np.asarray(dataset.select_columns(["position"])[:]["position"])
-    logits = np.empty_like(_logits(output.predictions), dtype=np.float64)
-    logits[positions] = _logits(output.predictions)
+    logits, _ = per_text(_logits(output.predictions), output.label_ids, positions, pooling)
     scores = task.scores(logits)
     if calibrate:
         task.calibrate(examples.labels, scores)
@@ -319,8 +345,9 @@ def _evaluate(
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.
     report["loss"] = task.loss_value(examples.labels, logits, class_weights)
-    report["samples"] = len(dataset)
+    report["samples"] = len(logits)
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
+    report["long_texts"] = cut_stats(dataset).as_dict()
     return report, scores
 
 
@@ -336,8 +363,10 @@ def _run_identity(
     task: Task,
     train: Examples,
     class_weights: dict[str, float] | None,
+    encoder: TextEncoder,
 ) -> dict[str, Any]:
-    """What must be the same for a checkpoint to be resumed: model, data, labels, loss."""
+    """What must be the same for a checkpoint to be resumed: model, data, labels, loss, and
+    how texts become windows."""
     return {
         "model_id": cfg.model_id,
         "data": cfg.data.data,
@@ -364,6 +393,12 @@ def _run_identity(
         **(
             {"train_split_name": cfg.data.train_split_name}
             if cfg.data.train_split_name != "train"
+            else {}
+        ),
+        # Likewise only beyond the plain cut at the default window, which earlier runs used.
+        **(
+            {"encoder": encoder.to_dict()}
+            if encoder.spec.strategy != "truncate" or cfg.train_max_length != 128
             else {}
         ),
     }
@@ -408,3 +443,9 @@ def _save_outputs(
 
 def _say(message: str) -> None:
     log.info(message)
+
+
+def _say_once(message: str) -> None:
+    """`_say` on the main process only: what every rank decides alike is said once."""
+    if rank() == 0:
+        _say(message)

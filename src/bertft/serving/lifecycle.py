@@ -7,32 +7,37 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from bertft.encoding import Encoded
 from bertft.serving.batching import MicroBatcher
-from bertft.serving.codecs import Context, Item
+from bertft.serving.codecs import Context, Item, RequestError
 from bertft.serving.serve_metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 
 
-def predict_logits(clf, items: Sequence[Item]) -> np.ndarray:
-    """The model's logits for inputs that are texts, or pairs of texts for a pair model."""
+def refuse_cut(encoded: Encoded, max_length: int) -> None:
+    """413 for the first input the window cuts, for requests that ask not to truncate. A
+    chunked model cuts nothing: it reads long inputs in several windows."""
+    for i, dropped in enumerate(encoded.dropped):
+        if dropped:
+            raise RequestError(
+                413,
+                f"input {i} is {encoded.lengths[i]} tokens long (special tokens not counted); "
+                f"the model reads at most {max_length} (allow truncation to have it cut)",
+            )
+
+
+def encode(clf, items: Sequence[Item]) -> Encoded:
+    """The windows of a request's inputs (texts, or pairs of texts for a pair model), as
+    training read them: a long text may become several."""
     texts = [item.text for item in items]
     if any(item.text_pair is not None for item in items):
-        return clf.predict_logits(texts, [item.text_pair for item in items])
-    return clf.predict_logits(texts)
-
-
-def token_counts(clf, items: Sequence[Item]) -> list[int]:
-    """Tokens of each input, uncut: for requests that ask not to truncate."""
-    texts = [item.text for item in items]
-    pairs = [item.text_pair for item in items]
-    encoded = clf.tokenizer(texts, pairs if any(pairs) else None, truncation=False)
-    return [len(ids) for ids in encoded["input_ids"]]
+        return clf.encode(texts, [item.text_pair for item in items])
+    return clf.encode(texts)
 
 
 @dataclass
@@ -45,12 +50,31 @@ class ModelState:
     batcher: MicroBatcher | None = None
     context: Context | None = None
     error: str | None = None
+    # Requests are tokenized here, one at a time, beside the forward passes: the tokenizer is
+    # not safe to share between threads, and this is the only thread that uses it.
+    _encoding: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="bertft-encode")
+    )
+
+    async def logits(self, items: Sequence[Item], truncate: bool, timeout: float | None):
+        """One row of logits per input. Each input's windows (one, or several for a long
+        text read in chunks) go through the micro-batches like any text, then are pooled
+        into its row. `truncate` False refuses an input the window would cut (413)."""
+        loop = asyncio.get_running_loop()
+        encoded = await loop.run_in_executor(self._encoding, encode, self.classifier, items)
+        if not truncate:
+            refuse_cut(encoded, self.classifier.max_length)
+        windows = [encoded.window(i) for i in range(len(encoded))]
+        self.metrics.queued.set(self.batcher.queued_texts + len(windows))
+        rows = await self.batcher.submit(windows, timeout)
+        self.metrics.classified(encoded.stats)
+        return self.classifier.pool(rows, encoded)
 
     def ready(self, clf) -> None:
         s = self.settings
         clf.batch_size = s.max_batch_size
         batcher = MicroBatcher(
-            lambda items: predict_logits(clf, items),
+            clf.rows_logits,
             s.max_batch_size,
             s.max_wait_ms,
             self._on_batch,
@@ -81,7 +105,7 @@ class ModelState:
 
         async def lifespan(app):
             loading = None
-            if callable(classifier):  # a loader; a Classifier is not callable
+            if not hasattr(classifier, "rows_logits"):  # a loader (a Classifier is callable too)
                 if self.settings.workers > 1:
                     # Workers share one socket and a worker takes connections only once
                     # started up: loading here keeps requests away from a worker still loading
@@ -96,5 +120,6 @@ class ModelState:
                 loading.cancel()
             if self.batcher:
                 await self.batcher.stop()
+            self._encoding.shutdown(wait=False, cancel_futures=True)
 
         return lifespan

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from bertft.serving import answers, codecs
 from bertft.serving.batching import Overloaded
 from bertft.serving.codecs import RequestError
-from bertft.serving.lifecycle import ModelState, token_counts
+from bertft.serving.lifecycle import ModelState
 from bertft.serving.openapi import prediction_operation
 from bertft.serving.serve_metrics import CONTENT_TYPE
 
@@ -63,11 +63,8 @@ async def predict(request: Request) -> Response:
         state.batcher.check_room(1)
         body = await read_body(request, settings.max_body_bytes)
         decoded = codecs.decode(body, content_type, state.context)
-        if not decoded.options.truncate:
-            await check_lengths(state, decoded.items)
-        state.metrics.queued.set(state.batcher.queued_texts)
         timeout = settings.deadline_ms / 1000 if settings.deadline_ms else None
-        logits = await state.batcher.submit(decoded.items, timeout)
+        logits = await state.logits(decoded.items, decoded.options.truncate, timeout)
     except RequestError as e:
         return error(e.status, e.message, e.error_type)
     except Overloaded as e:
@@ -77,20 +74,6 @@ async def predict(request: Request) -> Response:
     scores = answers.scores(logits, decoded.options.function, task)
     body = codecs.encode(decoded, scores, state.context.labels, accept, task)
     return Response(body, media_type=accept)
-
-
-async def check_lengths(state: ModelState, items) -> None:
-    """Refuse inputs longer than the model reads, for requests that ask not to cut them. The
-    tokenizer runs on the model's thread: it is not safe to share between threads."""
-    clf = state.classifier
-    counts = await state.batcher.call(token_counts, clf, items)
-    for i, count in enumerate(counts):
-        if count > clf.max_length:
-            raise RequestError(
-                413,
-                f"input {i} is {count} tokens long; the model reads at most {clf.max_length} "
-                "(allow truncation to have it cut)",
-            )
 
 
 async def health(request: Request) -> Response:

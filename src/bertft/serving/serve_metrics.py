@@ -28,8 +28,9 @@ disable_created_metrics()  # *_created samples say when a worker started; nothin
 
 
 class ServerMetrics:
-    """Requests by route and status, request latency, texts per forward pass, inference time,
-    time in the queue, the texts queued now, and requests refused for load."""
+    """Requests by route and status, request latency, inputs per forward pass, inference time,
+    time in the queue, the inputs queued now, requests refused for load, and texts classified:
+    how many were longer than the model's window, the windows read, the tokens dropped."""
 
     def __init__(self):
         self.registry = CollectorRegistry(auto_describe=True)
@@ -55,7 +56,7 @@ class ServerMetrics:
         )
         self.batch_size = Histogram(
             "bertft_batch_size",
-            "Texts per forward pass (micro-batching).",
+            "Inputs per forward pass (micro-batching): texts, or windows of long texts.",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
@@ -74,11 +75,23 @@ class ServerMetrics:
         # livesum: across workers, the sum over the processes alive now
         self.queued = Gauge(
             "bertft_queued_texts",
-            "Texts waiting for a forward pass now.",
+            "Inputs (texts, or windows of long texts) waiting for a forward pass now.",
             multiprocess_mode="livesum",
             registry=r,
         )
         self.texts = Counter("bertft_texts", "Texts classified.", registry=r)
+        self.long_texts = Counter(
+            "bertft_long_texts",
+            "Texts longer than the model's window: cut (truncate, head_tail) or read in "
+            "several windows (chunk).",
+            registry=r,
+        )
+        self.windows = Counter(
+            "bertft_windows", "Model inputs made from the texts classified.", registry=r
+        )
+        self.tokens_dropped = Counter(
+            "bertft_tokens_dropped", "Tokens of texts that no window read.", registry=r
+        )
         self.shed = Counter(
             "bertft_shed_requests",
             "Requests refused with 429 for load: queue_full or deadline.",
@@ -97,7 +110,13 @@ class ServerMetrics:
         self.inference.observe(seconds)
         for wait in waits:
             self.queue_wait.observe(wait)
-        self.texts.inc(size)
+
+    def classified(self, stats) -> None:
+        """Count the texts of one answered request (`stats`: their `windows.CutStats`)."""
+        self.texts.inc(stats.texts)
+        self.long_texts.inc(stats.over)
+        self.windows.inc(stats.windows)
+        self.tokens_dropped.inc(stats.dropped)
 
     def render(self) -> bytes:
         """The exposition of every worker's metrics (multiprocess mode) or of this one's."""
