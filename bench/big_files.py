@@ -150,14 +150,15 @@ def _tokenize_throughput(data: Path) -> dict:
     against datasets.map with 1 and 2 processes, on the same 560k texts."""
     import pandas as pd
 
-    from bertft.data import Examples, LabelMap
+    from bertft.data import Examples
     from bertft.data_arrow import read_arrow
     from bertft.features import tokenize, tokenize_arrow
     from bertft.model import load_tokenizer
+    from bertft.tasks.single_label import SingleLabel
 
     tokenizer = load_tokenizer("minilm")
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)
-    labels = LabelMap.from_labels(frame.label.unique().tolist())
+    labels = SingleLabel(sorted(frame.label.unique().tolist()))
     examples = Examples(frame.text.tolist(), frame.label.tolist(), str(data), [], "text")
     out = {}
     started = time.perf_counter()
