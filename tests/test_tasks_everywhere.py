@@ -4,6 +4,8 @@ the server answers as the Classifier does."""
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
 import json
 import random
 import signal
@@ -145,9 +147,46 @@ def test_server_answers_like_the_classifier(run):
         if pairs:  # a pair model refuses a lone text, saying what it needs
             lone = httpx.post(f"{url}/predict", json={"text": "goal"})
             assert lone.status_code == 422 and "text_pair" in lone.json()["error"]
+            _assert_pairs_in_every_format(url, texts, pairs, expected)
+        else:  # SageMaker's CSV: the task's decision first in each answer row
+            answered = httpx.post(
+                f"{url}/invocations", content="\n".join(texts), headers={"content-type": "text/csv"}
+            )
+            assert answered.status_code == 200, answered.text
+            firsts = [row[0] for row in csv_module.reader(io.StringIO(answered.text))]
+            if task == "regression":
+                assert [float(v) for v in firsts] == pytest.approx(
+                    [e["value"] for e in expected], abs=1e-4
+                )
+            else:
+                assert firsts == ["|".join(e["labels"]) for e in expected]
     _assert_same_answers(got, expected)
     _assert_same_answers([one], expected[:1])
     assert info["task"] == clf.task.name and info["pairs"] == (pairs is not None)
+
+
+def _assert_pairs_in_every_format(url, texts, pairs, expected) -> None:
+    """A pair in each client format gets the Classifier's label: the Hugging Face toolkit's
+    {"inputs": {"text", "text_pair"}}, TEI's [[text, text_pair]], SageMaker's two-column CSV and
+    JSON Lines."""
+    labels = [e["label"] for e in expected]
+    hf = httpx.post(f"{url}/predict", json={"inputs": {"text": texts[0], "text_pair": pairs[0]}})
+    assert hf.status_code == 200 and hf.json()[0]["label"] == labels[0], hf.text
+    both = [list(pair) for pair in zip(texts, pairs, strict=True)]
+    tei = httpx.post(f"{url}/predict", json={"inputs": both})
+    assert [a[0]["label"] for a in tei.json()] == labels, tei.text
+    body = "".join(f"{t},{p}\n" for t, p in zip(texts, pairs, strict=True))
+    csv = httpx.post(f"{url}/invocations", content=body, headers={"content-type": "text/csv"})
+    rows = list(csv_module.reader(io.StringIO(csv.text)))  # label,score a row; no header
+    assert csv.status_code == 200 and [r[0] for r in rows] == labels, csv.text
+    lines = "".join(json.dumps(pair) + "\n" for pair in both)
+    jsonl = httpx.post(
+        f"{url}/invocations",
+        content=lines,
+        headers={"content-type": "application/jsonlines", "accept": "application/jsonlines"},
+    )
+    got = [json.loads(line)["label"] for line in jsonl.text.splitlines()]
+    assert jsonl.status_code == 200 and got == labels, jsonl.text
 
 
 def _assert_same_answers(got: list[dict], expected: list[dict]) -> None:

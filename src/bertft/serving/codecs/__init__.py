@@ -108,6 +108,8 @@ def encode(
     shapes ({"labels", "scores"}, {"value", "score"})."""
     top_k = decoded.options.top_k
     if accept == CSV:
+        if task is not None and task.answer_key != "label":
+            return lines.encode_task_csv(task.answers(scores, top_k or 1))
         return lines.encode_csv(scores, labels, top_k)
     one = answers.ranked if decoded.ranked else answers.answer
     per_input = [one(row, labels, top_k) for row in scores]

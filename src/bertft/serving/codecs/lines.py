@@ -89,10 +89,26 @@ def encode_jsonlines(answers: list[Any]) -> bytes:
 
 def encode_csv(rows: np.ndarray, labels: list[str], top_k: int | None) -> bytes:
     """label,score per input (label,score,label,score,... for several labels)."""
+    return _csv([v for best in ranked(row, labels, top_k) for v in best.values()] for row in rows)
+
+
+def encode_task_csv(answers: list[dict[str, Any]]) -> bytes:
+    """A multi-label model's answers as `a|b,label,score,label,score...` (its labels as
+    `bertft predict` writes them to CSV, then every label's probability, best first); a
+    regression model's as its value."""
+    return _csv(_task_cells(answer) for answer in answers)
+
+
+def _task_cells(answer: dict[str, Any]) -> list[Any]:
+    if "labels" in answer:
+        scores = [v for name, score in answer["scores"].items() for v in (name, score)]
+        return ["|".join(answer["labels"]), *scores]
+    return [answer["value"]]
+
+
+def _csv(rows) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in rows:
-        writer.writerow([v for best in ranked(row, labels, top_k) for v in best.values()])
+    csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue().encode()
 
 
