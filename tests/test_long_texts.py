@@ -405,7 +405,9 @@ def test_a_chunked_run_resumes_exactly_and_only_with_its_windows(tiny_model, tmp
     assert code == 0, err[-2000:]
 
     out = tmp_path / "interrupted"
-    proc = _start(tiny_model, data, out, *flags, step_seconds=0.05)
+    # 18 steps of at least 0.2 s: the signal lands mid-training (steps 7 to about 12), never
+    # after the run has finished (with 0.05 s steps it sometimes had).
+    proc = _start(tiny_model, data, out, *flags, step_seconds=0.2)
     _wait_for_training(out, proc)
     time.sleep(random.uniform(0.0, 1.0))
     proc.send_signal(signal.SIGTERM)
