@@ -36,6 +36,8 @@ HEADLINE = {
 RECIPES: dict[str, list[str]] = {
     "old": ["--learning_rate", "1e-4", "--epochs", "3", "--per_device_train_batch_size", "32",
             "--warmup_ratio", "0.1"],
+    "lr2e-4": ["--learning_rate", "2e-4", "--epochs", "3", "--per_device_train_batch_size", "32",
+               "--warmup_ratio", "0.1"],
     "e5": ["--learning_rate", "1e-4", "--epochs", "5", "--per_device_train_batch_size", "32",
            "--warmup_ratio", "0.1"],
     "e5_lr2e-4": ["--learning_rate", "2e-4", "--epochs", "5", "--per_device_train_batch_size",
