@@ -5,7 +5,7 @@ change of defaults never changes what a recipe means). Each finished run appends
 bench/results/accuracy_<model>.jsonl; a run already there is skipped, so an interrupted study
 continues where it stopped. `--table` prints mean ± spread (sample standard deviation) per recipe.
 
-    flock /work/bench.lock python bench/accuracy.py --model minilm --datasets trec \
+    python bench/accuracy.py --model minilm --datasets trec \
         --recipes old new --seeds 1 2 3
     python bench/accuracy.py --model minilm --table
 """

@@ -10,7 +10,7 @@ unlabelled file for prediction.
 
 Each run is a fresh `bertft` process; peak memory is its (and its children's) max RSS.
 
-    flock /work/bench.lock python bench/big_files.py --output bench/results/big_files.json
+    python bench/big_files.py --output bench/results/big_files.json
 """
 
 from __future__ import annotations

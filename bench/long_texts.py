@@ -3,7 +3,7 @@ same data, split, seed and window, each in a fresh process, one after the other.
 
 Validation metrics are per document (chunk pools its windows' logits). Each finished run is
 written to the results file at once, so a long series interrupted part-way keeps what finished.
-Run it under `flock /work/bench.lock` on a shared machine; times are end-to-end wall seconds of
+Run it alone on a quiet machine; times are end-to-end wall seconds of
 `bertft train` (tokenizing, training with per-epoch evaluation, final evaluation, files).
 
     python bench/long_texts.py --window 64 --strategies truncate chunk head_tail
