@@ -107,6 +107,16 @@ def check_metric(task: Task, metric: str | None) -> str:
     return metric
 
 
+def label_head(names: Sequence[str], problem_type: str) -> dict[str, Any]:
+    """The config of a head with one output per label, named as the labels are."""
+    return {
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {n: i for i, n in enumerate(names)},
+        "problem_type": problem_type,
+    }
+
+
 def refuse_label_smoothing(task: str, factor: float) -> None:
     """The Trainer's label smoother is a softmax over classes: wrong for sigmoids and values."""
     if factor:

@@ -15,6 +15,7 @@ from bertft.tasks.base import (
     Figure,
     TaskSettings,
     label_error,
+    label_head,
     refuse_label_smoothing,
     share_of_items,
     sigmoid,
@@ -158,12 +159,7 @@ class MultiLabel:
     # --- the model ----------------------------------------------------------------------------
 
     def model_settings(self) -> dict[str, Any]:
-        return {
-            "num_labels": len(self.names),
-            "id2label": dict(enumerate(self.names)),
-            "label2id": {n: i for i, n in enumerate(self.names)},
-            "problem_type": self.problem_type,
-        }
+        return label_head(self.names, self.problem_type)
 
     def to_config(self) -> dict[str, Any]:
         return {

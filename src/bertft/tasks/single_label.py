@@ -18,7 +18,7 @@ from bertft.metrics import (
     probability_report,
     softmax,
 )
-from bertft.tasks.base import Figure, TaskSettings, label_error
+from bertft.tasks.base import Figure, TaskSettings, label_error, label_head
 from bertft.tasks.base import share_of_items as _share
 
 
@@ -128,12 +128,7 @@ class SingleLabel:
     # --- the model ----------------------------------------------------------------------------
 
     def model_settings(self) -> dict[str, Any]:
-        return {
-            "num_labels": len(self.names),
-            "id2label": dict(enumerate(self.names)),
-            "label2id": {n: i for i, n in enumerate(self.names)},
-            "problem_type": self.problem_type,
-        }
+        return label_head(self.names, self.problem_type)
 
     def to_config(self) -> dict[str, Any]:
         return {"task": self.name}
