@@ -71,7 +71,7 @@ def main() -> None:
 
 
 def _bundled_texts() -> list[tuple[str, str]]:
-    from bertft.datasets_bundled import load_bundled
+    from bertft.data.bundled import load_bundled
 
     out = []
     for name in ("trec", "sms_spam", "rotten_tomatoes"):
@@ -153,10 +153,10 @@ def _tokenize_throughput(data: Path) -> dict:
     against datasets.map with 1 and 2 processes, on the same 560k texts."""
     import pandas as pd
 
-    from bertft.data import Examples
-    from bertft.data_arrow import read_arrow
-    from bertft.encoding import TextEncoder
-    from bertft.features import tokenize, tokenize_arrow
+    from bertft.data.arrow import read_arrow
+    from bertft.data.encoding import TextEncoder
+    from bertft.data.features import tokenize, tokenize_arrow
+    from bertft.data.load import Examples
     from bertft.model import load_tokenizer
     from bertft.tasks import SingleLabel
     from bertft.windows import WindowSpec

@@ -43,8 +43,8 @@ def main() -> None:
     import torch
     from transformers import AutoConfig, AutoTokenizer, pipeline
 
-    from bertft.data import read_examples
-    from bertft.predict import Classifier
+    from bertft.data.load import read_examples
+    from bertft.inference.classifier import Classifier
 
     examples = read_examples(args.dataset, labels_required=False)
     texts = examples.texts[: args.max_texts]

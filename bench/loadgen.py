@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
-    from bertft.data import read_examples
+    from bertft.data.load import read_examples
 
     bodies = [{"text": t} for t in read_examples("trec").texts[::7][:600]]
     r = load(args.url, bodies, args.concurrency, args.requests, args.seconds)

@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bertft.config import DataConfig
-    from bertft.data import load_splits
+    from bertft.data.load import load_splits
     from bertft.hardware import resolve_precision
     from bertft.model import load_classifier, load_tokenizer
 

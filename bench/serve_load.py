@@ -84,7 +84,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def bare_forward_ms(model_dir: Path, onnx_file: Path, texts: list[str]) -> dict[str, float]:
     """Median time of one single-text forward pass (tokenizer included), no HTTP."""
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     out = {}
     for name, clf in (
@@ -160,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     model = Path(args.model).resolve()
 
-    from bertft.data import read_examples
+    from bertft.data.load import read_examples
 
     texts = read_examples("trec").texts[::7][:600]  # real questions, spread over the file
     if args.only == "flood":

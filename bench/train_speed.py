@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bertft.config import DataConfig
-    from bertft.data import load_splits
+    from bertft.data.load import load_splits
     from bertft.model import load_tokenizer, resolve_model_path
 
     work = Path(tempfile.mkdtemp(prefix="bertft-bench-"))

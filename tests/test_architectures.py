@@ -20,7 +20,7 @@ from conftest import tiny_train_args, topic_frame
 from serve_helpers import running_server
 
 from bertft.cli import main
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 
 # About 20 s of CPU per architecture (train, evaluate, two exports, a server, a resume).
 pytestmark = pytest.mark.slow

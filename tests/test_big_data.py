@@ -14,7 +14,7 @@ from conftest import FILLER, TOPICS, tiny_train_args, topic_frame
 
 from bertft.cli import main
 from bertft.config import DataConfig
-from bertft.data import load_splits
+from bertft.data.load import load_splits
 from bertft.errors import BertftError
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from bertft.datasets_bundled import BUNDLED, load_bundled, package_dir
+from bertft.data.bundled import BUNDLED, load_bundled, package_dir
 from bertft.model import resolve_model_path
 
 

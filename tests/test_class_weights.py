@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import tiny_train_args, topic_frame
 
-from bertft.class_weights import inverse_frequency
 from bertft.cli import main
+from bertft.training.class_weights import inverse_frequency
 
 COUNTS = {"food": 90, "sports": 30, "weather": 15}
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import topic_frame
 
 from bertft.config import DataConfig
-from bertft.data import load_splits, read_examples
+from bertft.data.load import load_splits, read_examples
 from bertft.errors import BertftError
 from bertft.tasks import SingleLabel, TaskSettings
 

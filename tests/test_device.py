@@ -12,7 +12,7 @@ import torch
 from bertft.cli import main
 from bertft.errors import BertftError
 from bertft.hardware import inference_precision, mps_available, resolve_device
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 
 GPU = torch.cuda.is_available()
 TEXTS = ["rain and wind tonight", "the striker scored a goal", "bread and cheese soup"]

@@ -22,9 +22,9 @@ import torch
 from conftest import slowed_env, tiny_train_args, topic_frame
 from safetensors.torch import load_file
 
-from bertft.checkpoint import last_whole_checkpoint
 from bertft.cli import main
 from bertft.evaluate import evaluate
+from bertft.training.checkpoint import last_whole_checkpoint
 
 pytestmark = pytest.mark.slow  # real multi-process runs: ~20 s each
 
@@ -113,7 +113,7 @@ def test_torchrun_two_processes_train_like_one_with_the_same_global_batch(two_pr
     # Rank 0 alone wrote: the output holds what a single run's does, and nothing more.
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single.iterdir())
 
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     texts = ["the team and the coach win the match", "rain and storm today", "cheese and bread"]
     assert Classifier.from_pretrained(out).predict(texts) == ["sports", "weather", "food"]

@@ -11,7 +11,7 @@ from conftest import topic_frame
 
 from bertft.cli import main
 from bertft.errors import BertftError
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 
 # Texts of different lengths and batch sizes the export never saw: dynamic axes at work.
 NEW_TEXTS = [

@@ -114,8 +114,8 @@ def _classifier(folder, num_labels: int = 3, problem_type: str | None = None, **
     that `problem_type` names; default single-label)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from bertft.encoding import ENCODER_KEY
-    from bertft.predict import Classifier
+    from bertft.data.encoding import ENCODER_KEY
+    from bertft.inference.classifier import Classifier
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -173,7 +173,7 @@ def test_a_folder_without_a_saved_encoder_uses_its_training_window_and_says_so(
 ):
     import shutil
 
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     folder = tmp_path / "old"
     shutil.copytree(tiny_model, folder)
@@ -259,7 +259,7 @@ def test_text_pairs_refuse_chunk_and_head_tail_in_one_line(tiny_model, tmp_path,
 def test_auto_reads_text_pairs_with_truncate_and_says_so(tiny_model, tmp_path, capsys):
     from task_data import pair_frame
 
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     data = tmp_path / "pairs.csv"
     pair_frame(60).to_csv(data, index=False)
@@ -352,7 +352,7 @@ def test_evaluate_and_predict_are_per_document_and_report_the_cut(
 def test_truncate_cannot_see_what_chunk_reads(tiny_model, long_data, chunked):
     """The long texts hide their topic past the first window: a truncating model is at chance
     on them, the chunked one is not."""
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     out = long_data.parent / "truncated"
     flags = ("--train_max_length", str(WINDOW), "--epochs", "6", "--long_texts", "truncate")
@@ -369,8 +369,8 @@ def test_truncate_cannot_see_what_chunk_reads(tiny_model, long_data, chunked):
 def test_serve_and_onnx_give_predict_s_answer_for_a_long_text(chunked, long_data, tmp_path):
     from fastapi.testclient import TestClient
 
-    from bertft.export import ExportSettings, export
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
+    from bertft.inference.export import ExportSettings, export
     from bertft.serving.app import create_app
     from bertft.settings import ServeSettings
 

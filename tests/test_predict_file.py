@@ -236,7 +236,7 @@ def test_bad_rows_are_named(tiny_trained, tmp_path, capsys, name, content, messa
 
 
 def test_auto_backend_is_the_int8_export_where_there_is_one(tmp_path):
-    from bertft.predict import resolve_backend
+    from bertft.inference.classifier import resolve_backend
 
     assert resolve_backend(tmp_path, "auto", "cpu") == "torch"
     (tmp_path / "onnx").mkdir()

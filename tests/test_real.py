@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bertft.cli import main
-from bertft.datasets_bundled import BUNDLED, package_dir
+from bertft.data.bundled import BUNDLED, package_dir
 from bertft.model import BUNDLED_MODELS
 
 pytestmark = [
@@ -74,7 +74,7 @@ def test_minilm_exports_to_onnx_and_int8_within_a_point_of_pytorch(trec_model, c
     assert torch_accuracy - int8["accuracy"] <= 0.01  # within 1 accuracy point
     assert int8["bytes"] < fp32["bytes"] / 3  # int8 weights: about a quarter of the size
 
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     onnx_clf = Classifier.from_pretrained(out / "model.onnx", backend="onnx")
     # fp32 weights: on a native-bf16 CPU `auto` would run this bf16-trained model in bf16, whose

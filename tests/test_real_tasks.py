@@ -10,7 +10,7 @@ import json
 import pytest
 
 from bertft.cli import main
-from bertft.datasets_bundled import BUNDLED, package_dir
+from bertft.data.bundled import BUNDLED, package_dir
 from bertft.model import BUNDLED_MODELS
 
 pytestmark = [

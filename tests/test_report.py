@@ -15,10 +15,10 @@ import pytest
 import yaml
 from conftest import tiny_train_args, topic_frame
 
-from bertft import plots
 from bertft.cli import main
 from bertft.metrics import probability_report
-from bertft.report import ReportData, write_report
+from bertft.reporting import plots
+from bertft.reporting.report import ReportData, write_report
 from bertft.tasks import SingleLabel
 
 LABELS = ["food", "sports", "weather"]
@@ -258,7 +258,7 @@ def test_mistakes_in_the_training_report_belong_to_their_texts(trained):
     import html
     import re
 
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     page = (trained / "report.html").read_text()
     rows = re.findall(

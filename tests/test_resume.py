@@ -188,7 +188,7 @@ def test_resume_refuses_a_changed_label_map(setup, tmp_path, capsys):
 
 
 def test_partial_checkpoint_is_never_picked(tmp_path):
-    from bertft.checkpoint import last_whole_checkpoint
+    from bertft.training.checkpoint import last_whole_checkpoint
 
     for step, state in ((10, {"global_step": 10}), (20, {"global_step": 20}), (30, None)):
         folder = tmp_path / f"checkpoint-{step}"

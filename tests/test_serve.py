@@ -15,7 +15,7 @@ from browser import Browser, chromium_available
 from serve_helpers import metric, running_server, server_process
 
 from bertft.cli import main
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 
 TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]
 LIMITS = ["--max_text_chars", "200", "--max_batch_texts", "8"]

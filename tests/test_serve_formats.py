@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from serve_helpers import running_server
 
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 
 TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]
 LIMITS = ["--max_text_chars", "200", "--max_batch_texts", "8"]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from serve_helpers import metric, running_server, server_process
 
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 from bertft.serving.batching import MicroBatcher, Overloaded
 
 TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]

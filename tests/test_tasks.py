@@ -12,8 +12,8 @@ from conftest import tiny_train_args
 from task_data import pair_frame, regression_frame, write_multi_label
 
 from bertft.cli import main
-from bertft.data import read_examples
-from bertft.predict import Classifier
+from bertft.data.load import read_examples
+from bertft.inference.classifier import Classifier
 from bertft.tasks import MultiLabel, Regression, SingleLabel, TaskSettings, choose_task
 
 

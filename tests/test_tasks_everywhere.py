@@ -20,7 +20,7 @@ from task_data import multi_label_rows, pair_frame, regression_frame
 from test_resume import _assert_same_result, _command, _finish, _start, _wait_for_training
 
 from bertft.cli import main
-from bertft.predict import Classifier
+from bertft.inference.classifier import Classifier
 
 # Two training runs per task plus export and a server: minutes, not seconds.
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 def __getattr__(name: str):
     # torch and transformers load on first use: `import bertft` (and `bertft --help`) stay light.
     if name == "Classifier":
-        from bertft.predict import Classifier
+        from bertft.inference.classifier import Classifier
 
         return Classifier
     if name in ("train", "TrainResult"):

@@ -26,7 +26,7 @@ from bertft.errors import BertftError
 from bertft.files import cache_root, write_bytes
 
 if TYPE_CHECKING:
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class TrainResult:
     @functools.cached_property
     def classifier(self) -> Classifier:
         """The trained model as a `Classifier` (loaded from `output_dir` on first use)."""
-        from bertft.predict import Classifier
+        from bertft.inference.classifier import Classifier
 
         return Classifier.from_pretrained(self.output_dir)
 
@@ -72,7 +72,7 @@ def train(data: Any = None, **settings: Any) -> TrainResult:
 
 def run(cfg: TrainConfig) -> TrainResult:
     """Train with a checked `TrainConfig` (what `bertft train` calls)."""
-    from bertft.training import train as fit
+    from bertft.training.train import train as fit
 
     metrics = fit(cfg)
     return TrainResult(cfg.resolved_output_dir(), metrics, cfg)
@@ -135,7 +135,7 @@ def _frame_of(value: Any, name: str):
     if isinstance(value, pd.DataFrame):
         frame = value
     elif type(value).__name__ == "Dataset" and hasattr(value, "features"):
-        from bertft.data import _with_label_names
+        from bertft.data.load import _with_label_names
 
         frame = _with_label_names(value)  # ClassLabel ids -> their names
     elif isinstance(value, list):

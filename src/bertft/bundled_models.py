@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
-from bertft.datasets_bundled import package_dir
+from bertft.data.bundled import package_dir
 from bertft.errors import BertftError
 from bertft.files import cache_root
 

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(cls, {**env_defaults(cls), **given(args, cls)}, "flags")
         return args.run(settings) or 0
     except BertftError as e:
-        from bertft.distributed import is_main_process
+        from bertft.training.distributed import is_main_process
 
         if is_main_process():  # under torchrun every rank meets the same error; one says it
             print(f"bertft: error: {e}", file=sys.stderr)
@@ -201,7 +201,7 @@ class NoSettings:
 
 def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
     if args.help_training_arguments:
-        from bertft.passthrough import describe
+        from bertft.training.passthrough import describe
 
         sys.stdout.write(describe(setting_names()))
         return 0
@@ -209,7 +209,7 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
     flags = {**given(args, TrainConfig), **given(args, DataConfig)}
     flags |= {k: getattr(args, k) for k in PRECISION_SWITCHES if hasattr(args, k)}
     if extras:  # read by transformers' own parser
-        from bertft.passthrough import parse_flags
+        from bertft.training.passthrough import parse_flags
 
         flags |= parse_flags(extras, setting_names())
     source = args.config or "flags"
@@ -219,13 +219,13 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
         if args.nproc < 1:
             raise BertftError(f"--nproc must be at least 1, got {args.nproc}")
         if args.nproc > 1:
-            from bertft.distributed import launch
+            from bertft.training.distributed import launch
 
             launch(args.nproc, _without_nproc(argv))
 
     from bertft.api import run
-    from bertft.distributed import is_main_process
     from bertft.tasks import task_of
+    from bertft.training.distributed import is_main_process
 
     result = run(cfg)
     if is_main_process():
@@ -291,13 +291,13 @@ def _evaluate(settings: EvaluateSettings) -> int:
 def _predict(settings: PredictSettings) -> int:
     job = None
     if settings.input:
-        from bertft.predict_file import FileJob, check_job
+        from bertft.inference.predict_file import FileJob, check_job
 
         fields = FileJob.__dataclass_fields__
         job = FileJob(**{k: v for k, v in vars(settings).items() if k in fields})
         check_job(job)  # a bad file or flag is refused before the model loads
 
-    from bertft.predict import Classifier, answers
+    from bertft.inference.classifier import Classifier, answers
 
     clf = Classifier.from_pretrained(
         settings.model,
@@ -310,7 +310,7 @@ def _predict(settings: PredictSettings) -> int:
     if settings.threshold is not None:
         clf.positive_index(settings.positive_label)  # other models are refused before work
     if job is not None:
-        from bertft.predict_file import predict_file
+        from bertft.inference.predict_file import predict_file
 
         print(
             f"bertft: predicting with {clf.backend} ({clf.source}) on {clf.device}, "
@@ -334,7 +334,7 @@ def _predict(settings: PredictSettings) -> int:
 
 
 def _export(settings: ExportSettings) -> int:
-    from bertft.export import export, format_export_report
+    from bertft.inference.export import export, format_export_report
 
     print(format_export_report(export(settings)))
     return 0
@@ -376,7 +376,7 @@ def _csv_cell(value):
 
 
 def _datasets(settings: NoSettings) -> int:
-    from bertft.datasets_bundled import BUNDLED, package_dir
+    from bertft.data.bundled import BUNDLED, package_dir
 
     for dataset in BUNDLED.values():
         state = (

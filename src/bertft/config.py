@@ -222,7 +222,7 @@ class TrainConfig:
     )
     data: DataConfig = field(default_factory=DataConfig)
     # Every other TrainingArguments setting given (lr_scheduler_type, optim, ...): checked by
-    # bertft.passthrough, handed to the Trainer as they are
+    # bertft.training.passthrough, handed to the Trainer as they are
     training_arguments: dict[str, Any] = field(default_factory=dict, metadata={"flag": False})
 
     def validate(self) -> None:
@@ -258,7 +258,7 @@ class TrainConfig:
                 f"--long_texts must be auto, truncate, head_tail or chunk, got '{self.long_texts}'"
             )
         if self.long_texts != "auto":  # a named pair column: refused before the data loads
-            from bertft.encoding import refuse_pairs
+            from bertft.data.encoding import refuse_pairs
 
             refuse_pairs(self.data.text_pair_column, self.long_texts)
         if self.report_to not in TRACKERS:
@@ -309,7 +309,7 @@ def train_config_from(values: dict[str, Any], source: str = "settings") -> Train
     others = {**nested, **{k: v for k, v in values.items() if k not in data_keys | train_keys}}
     passed = {}
     if others:
-        from bertft.passthrough import split_settings
+        from bertft.training.passthrough import split_settings
 
         passed = split_settings(others, source, setting_names())
     data = DataConfig(

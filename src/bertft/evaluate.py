@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from bertft.data import Examples, read_examples, stratified_sample
+from bertft.data.load import Examples, read_examples, stratified_sample
 from bertft.errors import BertftError
 from bertft.files import write_json
-from bertft.predict import Classifier, saved_pair_column
-from bertft.report import ReportData, write_report
+from bertft.inference.classifier import Classifier, saved_pair_column
+from bertft.reporting.report import ReportData, write_report
 from bertft.tasks import TaskSettings
 
 
@@ -153,7 +153,7 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
     model was trained on (from its train_config.yaml) and no separate validation set was
     given; else None."""
     from bertft.config import load_yaml, train_config_from
-    from bertft.data import load_splits
+    from bertft.data.load import load_splits
 
     # The training folder, or the one holding an ONNX export made in its default place (onnx/).
     folder = _folder(model)
@@ -179,7 +179,7 @@ def _folder(model: str | Path) -> Path:
 def _same_source(trained_on: str, data: str) -> bool:
     """The same bundled dataset or the same file. A saved dataset or a hub name has splits of
     its own: training read "train", and evaluating another split overlaps nothing."""
-    from bertft.datasets_bundled import BUNDLED
+    from bertft.data.bundled import BUNDLED
 
     if data in BUNDLED:
         return trained_on == data

@@ -19,7 +19,7 @@ SAVE = float(os.environ.get("BERTFT_TEST_SAVE_SECONDS", "0"))
 CHUNK = float(os.environ.get("BERTFT_TEST_CHUNK_SECONDS", "0"))
 
 if CHUNK:
-    from bertft import predict_file
+    from bertft.inference import predict_file
 
     update = predict_file._Progress.update
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bertft.encoding import Encoded
+from bertft.data.encoding import Encoded
 from bertft.serving.batching import MicroBatcher
 from bertft.serving.codecs import Context, Item, RequestError
 from bertft.serving.serve_metrics import ServerMetrics

@@ -27,7 +27,7 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiproces
 
 def check_model(settings: ServeSettings) -> None:
     """Refuse a missing model before the server starts, with the same message as `predict`."""
-    from bertft.predict import find_onnx_file
+    from bertft.inference.classifier import find_onnx_file
 
     path = Path(settings.model)
     folder = find_onnx_file(path).parent if settings.backend == "onnx" else path
@@ -40,7 +40,7 @@ def check_model(settings: ServeSettings) -> None:
 
 def _loader(settings: ServeSettings) -> Callable:
     def load():
-        from bertft.predict import Classifier
+        from bertft.inference.classifier import Classifier
 
         clf = Classifier.from_pretrained(
             settings.model,
@@ -78,7 +78,7 @@ def serve(settings: ServeSettings) -> None:
     # A device that cannot be used is refused before listening. auto and cpu always work, and
     # checking them would load torch in this process (the workers' parent, with --workers).
     if settings.device not in ("auto", "cpu"):
-        from bertft.predict import check_device
+        from bertft.inference.classifier import check_device
 
         check_device(settings.backend, settings.device)
     if settings.workers > 1 and settings.threads is None:

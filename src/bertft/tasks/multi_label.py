@@ -171,7 +171,7 @@ class MultiLabel:
     def resolve_weights(self, setting: str, labels) -> dict[str, float] | None:
         """Per-label positive weights (BCE's pos_weight): auto = negatives / positives of each
         label (capped at 100), or a file mapping each label to its weight."""
-        from bertft.class_weights import EXPECTED, read_weights_file
+        from bertft.training.class_weights import EXPECTED, read_weights_file
 
         if setting == "none":
             return None
@@ -353,7 +353,7 @@ class MultiLabel:
         ]
 
     def figures(self, labels, scores: np.ndarray, report: dict[str, Any], folder: Path):
-        from bertft import plots
+        from bertft.reporting import plots
 
         co = report["co_occurrence"]
         return [

@@ -236,7 +236,7 @@ class Regression:
         return [(name, report[key]) for name, key in keys if report[key] is not None]
 
     def figures(self, labels, scores: np.ndarray, report: dict[str, Any], folder: Path):
-        from bertft import plots
+        from bertft.reporting import plots
 
         path = plots.regression(
             np.asarray(labels, dtype=np.float64), scores[:, 0], folder / "regression.png"

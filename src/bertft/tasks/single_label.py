@@ -134,7 +134,7 @@ class SingleLabel:
         return {"task": self.name}
 
     def resolve_weights(self, setting: str, labels: Sequence[str]) -> dict[str, float] | None:
-        from bertft.class_weights import resolve_class_weights
+        from bertft.training.class_weights import resolve_class_weights
 
         return resolve_class_weights(setting, labels, self.names)
 
@@ -225,8 +225,8 @@ class SingleLabel:
         return tiles
 
     def figures(self, labels, scores: np.ndarray, report: dict[str, Any], folder: Path):
-        from bertft import plots
         from bertft.metrics import binary_curves
+        from bertft.reporting import plots
 
         matrix = report["confusion_matrix"]
         out = [

@@ -14,10 +14,10 @@ import shutil
 import socket
 from pathlib import Path
 
-from bertft.data import Examples
-from bertft.distributed import local_main_first
-from bertft.encoding import Encoded, TextEncoder
+from bertft.data.encoding import Encoded, TextEncoder
+from bertft.data.load import Examples
 from bertft.tasks import Task
+from bertft.training.distributed import local_main_first
 from bertft.windows import CutStats
 
 
@@ -95,7 +95,7 @@ def tokenize_cached(
     first process on each machine writes the cache (atomically); the others wait and read it."""
     import datasets
 
-    if hasattr(examples, "dataset"):  # Arrow-backed (data_arrow): datasets' own map cache
+    if hasattr(examples, "dataset"):  # Arrow-backed (data.arrow): datasets' own map cache
         with local_main_first():
             return tokenize_arrow(encoder, examples, task, training=training)
     key = fingerprint(encoder, examples, task, training) + ("-sorted" if by_length else "")
@@ -128,7 +128,7 @@ def _write_once(dataset, folder: Path) -> None:
 def tokenize_arrow(
     encoder: TextEncoder, examples, task: Task, num_proc: int | None = None, training: bool = False
 ):
-    """`tokenize` for `data_arrow.ArrowExamples`: `datasets.map` in batches, by several
+    """`tokenize` for `data.arrow.ArrowExamples`: `datasets.map` in batches, by several
     processes when the machine has cores, written to (and on a rerun read from) datasets'
     cache beside the converted file, under a fingerprint of the rows, encoder and labels.
     Single-label tasks only (`reads_arrow`): a label is one class id."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertft.data import json_line
+from bertft.data.load import json_line
 from bertft.errors import BertftError
 
 # Suffix -> reader. ".json" may be a JSON array (read whole) or JSON Lines (streamed).
@@ -175,7 +175,7 @@ def _is_json_array(path: Path) -> bool:
 
 def _json_array_chunks(path: Path, chunk_size: int, skip: int) -> Iterator[Chunk]:
     """A JSON array (or {"data": [...]}) cannot be read in parts: it is read whole, once."""
-    from bertft.data import _read_file
+    from bertft.data.load import _read_file
 
     frame, _, _ = _read_file(path)
     records = frame.to_dict("records")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertft.encoding import Encoded, TextEncoder, load_encoder, saved_pair
+from bertft.data.encoding import Encoded, TextEncoder, load_encoder, saved_pair
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
 from bertft.settings import BACKENDS

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from bertft import plots
 from bertft.config import TrainConfig
 from bertft.files import write_text
+from bertft.reporting import plots
 from bertft.tasks import Figure, Task
 
 REPORT_FILE = "report.html"
@@ -75,7 +75,7 @@ def write_training_report(
 ) -> Path:
     """The report of a training run, from its settings, its metrics.json content and the
     validation examples with the scores predicted for them."""
-    from bertft.model_card import HYPERPARAMETERS
+    from bertft.reporting.model_card import HYPERPARAMETERS
 
     train = metrics["train"]
     data = metrics["data"]

@@ -22,19 +22,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bertft.errors import EXIT_CODES, BertftError, Interrupted
-from bertft.files import write_text
-from bertft.streaming import (
+from bertft.data.streaming import (
     AppendWriter,
     ParquetPartsWriter,
     columns_of,
     output_format,
     read_chunks,
 )
+from bertft.errors import EXIT_CODES, BertftError, Interrupted
+from bertft.files import write_text
 
 log = logging.getLogger(__name__)
 
-# what `predict.answers` may add to a row, whatever the task
+# what `classifier.answers` may add to a row, whatever the task
 ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
 
 
@@ -80,7 +80,7 @@ def check_job(job: FileJob) -> None:
 
 
 def predict_file(clf, job: FileJob) -> dict[str, Any]:
-    """Label every row of `job.input` with `clf` (a `predict.Classifier`) into `job.output`.
+    """Label every row of `job.input` with `clf` (a `classifier.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
     pair_column = _pair_column(source, job, clf)
@@ -163,7 +163,7 @@ def _predict_chunk(
 ):
     """The output rows of one chunk (kept columns, or all of each record's with `kept` None,
     then the answer), and its number of empty texts (or pairs missing a text)."""
-    from bertft.predict import answers
+    from bertft.inference.classifier import answers
 
     text_column, pair_column = text_columns
     records = list(zip(chunk.records, chunk.rows, strict=True))
@@ -194,7 +194,7 @@ def _columns(source: Path, job: FileJob, pair_column: str | None = None) -> tupl
     in training) and the user's columns to carry into the output."""
     import pandas as pd
 
-    from bertft.data import PAIR_COLUMNS, TEXT_COLUMNS, _find_column
+    from bertft.data.load import PAIR_COLUMNS, TEXT_COLUMNS, _find_column
 
     columns = columns_of(source)
     named = job.text_column
@@ -230,7 +230,7 @@ def _pair_column(source: Path, job: FileJob, clf) -> str | None:
     with; refused when the file lacks it or the model reads single texts."""
     import pandas as pd
 
-    from bertft.data import _find_column
+    from bertft.data.load import _find_column
 
     column = job.text_pair_column or clf.pair_column
     if column is None:
@@ -280,7 +280,7 @@ def _position(writer) -> dict[str, int]:
 
 class _StdoutWriter:
     def write(self, records: list[dict[str, Any]], columns: list[str]) -> None:
-        from bertft.streaming import _json_default
+        from bertft.data.streaming import _json_default
 
         sys.stdout.write(
             "".join(

@@ -16,19 +16,19 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bertft.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.config import TrainConfig
-from bertft.data import Examples, LabeledSplits, load_splits
-from bertft.distributed import local_main_first, main_decides, rank
-from bertft.encoding import ENCODER_KEY, TextEncoder, training_encoder
+from bertft.data.encoding import ENCODER_KEY, TextEncoder, training_encoder
+from bertft.data.features import cut_stats, tokenize_cached
+from bertft.data.load import Examples, LabeledSplits, load_splits
 from bertft.errors import Interrupted
-from bertft.features import cut_stats, tokenize_cached
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
-from bertft.hub import check_repository_id, push_folder
 from bertft.model import load_classifier, load_tokenizer
+from bertft.reporting.hub import check_repository_id, push_folder
 from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
-from bertft.trackers import check_tracker, point_tensorboard_at
+from bertft.training.checkpoint import SaveGuard, StepSeeder, prepare_run
+from bertft.training.distributed import local_main_first, main_decides, rank
+from bertft.training.trackers import check_tracker, point_tensorboard_at
 from bertft.windows import per_text
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def _trainer_class():
 def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
     import torch
 
-    from bertft.passthrough import training_arguments
+    from bertft.training.passthrough import training_arguments
 
     # The Trainer picks CUDA, else MPS (Apple GPU), when not told to use the CPU.
     on_cpu = not torch.cuda.is_available() and not mps_available()
@@ -431,8 +431,8 @@ def _save_outputs(
     scores: np.ndarray,
 ) -> None:
     """Beside the model (and its tokenizer) that `trainer.save_model` wrote."""
-    from bertft.model_card import write_model_card
-    from bertft.report import write_training_report
+    from bertft.reporting.model_card import write_model_card
+    from bertft.reporting.report import write_training_report
 
     (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics, splits.task)

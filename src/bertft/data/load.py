@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from bertft.config import DataConfig
-from bertft.datasets_bundled import BUNDLED, load_bundled
+from bertft.data.bundled import BUNDLED, load_bundled
 from bertft.errors import BertftError
 from bertft.tasks import Task, TaskSettings, choose_task
 
@@ -496,8 +496,8 @@ def _has_splits(source: str) -> bool:
 
 
 def _read(cfg: DataConfig, source: str, split: str, read: dict) -> Examples:
-    """A file of at least --arrow_from_mb through Arrow (`data_arrow`), else into memory."""
-    from bertft.data_arrow import read_arrow, use_arrow
+    """A file of at least --arrow_from_mb through Arrow (`data.arrow`), else into memory."""
+    from bertft.data.arrow import read_arrow, use_arrow
 
     if use_arrow(source, cfg.arrow_from_mb):
         arrow = read_arrow(

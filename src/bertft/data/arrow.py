@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertft.data import (
+from bertft.data.load import (
     FILE_FORMATS,
     LABEL_COLUMNS,
     PAIR_COLUMNS,
@@ -95,7 +95,7 @@ def read_arrow(
     cache_dir: Path | None = None,
     text_pair_column: str | None = None,
 ) -> ArrowExamples | None:
-    """The labelled texts of a file through Arrow, checked like `data.read_examples`; None for
+    """The labelled texts of a file through Arrow, checked like `data.load.read_examples`; None for
     pairs of texts (a pair column named or found), which are read into memory instead."""
     import datasets
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from bertft.config import TrainConfig
-from bertft.datasets_bundled import BUNDLED
+from bertft.data.bundled import BUNDLED
 from bertft.files import write_text
 from bertft.tasks import Task
 

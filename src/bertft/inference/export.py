@@ -49,7 +49,7 @@ def export(settings: ExportSettings) -> dict[str, Any]:
     export_report.json. Returns the report. Raises BertftError when a check fails (unless forced),
     leaving any earlier export in place and no new one."""
     settings.validate()
-    from bertft.predict import Classifier
+    from bertft.inference.classifier import Classifier
 
     model_dir = Path(settings.model)
     out = Path(settings.output_dir) if settings.output_dir else model_dir / "onnx"
@@ -130,7 +130,7 @@ def _parity_texts(settings: ExportSettings, reference) -> tuple[list, list | Non
         # A pair model is checked on the sample texts paired with the next one.
         pairs = texts[1:] + texts[:1] if reference.pair_column else None
         return texts, pairs, None
-    from bertft.data import read_examples
+    from bertft.data.load import read_examples
     from bertft.tasks import TaskSettings
 
     examples = read_examples(
