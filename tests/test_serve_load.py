@@ -14,6 +14,7 @@ import threading
 import httpx
 import numpy as np
 import pytest
+from browser import Browser, chromium_available
 from serve_helpers import metric, running_server, server_process
 
 from bertft.inference.classifier import Classifier
@@ -146,6 +147,28 @@ def test_api_keys_401_without_and_health_routes_open(keyed_server):
     assert "2 API key(s)" in "".join(log)
     assert not any(k in "".join(log) + info for k in KEYS)
 
+
+
+@pytest.mark.skipif(not chromium_available(), reason="needs chromium (make browser)")
+def test_web_page_asks_for_the_key_and_sends_it(keyed_server, tmp_path):
+    url, _ = keyed_server
+    with Browser(tmp_path) as browser:
+        page = browser.open(url + "/")
+        page.wait_for("!document.getElementById('keyrow').hidden")
+        page.type("#key", "not-a-key")
+        page.click("#usekey")
+        page.wait_for("document.getElementById('meta').textContent.includes('refused')")
+        page.evaluate("document.getElementById('key').value = ''")
+        page.type("#key", KEYS[1])
+        page.click("#usekey")
+        page.wait_for("document.getElementById('meta').textContent.includes('3 labels')")
+        page.type("#text", "goal team win")
+        page.click("#go")
+        page.wait_for("document.querySelectorAll('#result .row').length === 3")
+        best = page.evaluate("document.querySelector('#result .row.best').dataset.label")
+        error = page.evaluate("document.getElementById('error').textContent")
+        page.close()
+    assert best == "sports" and error == ""
 
 INFERENCE_CLIENT = """
 import json, sys
