@@ -135,9 +135,9 @@ def _frame_of(value: Any, name: str):
     if isinstance(value, pd.DataFrame):
         frame = value
     elif type(value).__name__ == "Dataset" and hasattr(value, "features"):
-        from bertft.data.load import _with_label_names
+        from bertft.data.load import with_label_names
 
-        frame = _with_label_names(value)  # ClassLabel ids -> their names
+        frame = with_label_names(value)  # ClassLabel ids -> their names
     elif isinstance(value, list):
         bad = next((i for i, row in enumerate(value) if not isinstance(row, dict)), None)
         if bad is not None:

@@ -22,7 +22,7 @@ from bertft.data.load import (
     PAIR_COLUMNS,
     TEXT_COLUMNS,
     Examples,
-    _find_column,
+    find_column,
 )
 from bertft.errors import BertftError
 
@@ -128,8 +128,8 @@ def read_arrow(
     if text_pair_column is not None or found_pair:
         return None
     frame = _names_only(names)
-    text_col = _find_column(frame, text_column, TEXT_COLUMNS, "text", str(path), True)
-    label_col = _find_column(frame, label_column, LABEL_COLUMNS, "label", str(path), True)
+    text_col = find_column(frame, text_column, TEXT_COLUMNS, "text", str(path), True)
+    label_col = find_column(frame, label_column, LABEL_COLUMNS, "label", str(path), True)
     table = loaded.data.table.select([text_col, label_col])
     keep, codes, label_names = _scan(table, path, text_col, label_col, strict, header)
     dataset = loaded.select_columns([text_col])

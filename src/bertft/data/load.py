@@ -156,14 +156,14 @@ def _read_table(
     if path.is_dir():
         return _read_saved_dataset(path, split)
     if path.is_file():
-        return _read_file(path)
+        return read_file(path)
     # "user/name" is a hub id; "data/train.csv", "./x" or "/x" are paths that do not exist.
     if path.suffix.lower() in FILE_FORMATS or source.startswith((".", "/", "~")):
         raise BertftError(f"{source}: no such file or folder")
     return _read_hub(source, split, config)
 
 
-def _read_file(path: Path) -> tuple[pd.DataFrame, str, list[str] | None]:
+def read_file(path: Path) -> tuple[pd.DataFrame, str, list[str] | None]:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise BertftError(
@@ -269,7 +269,7 @@ def _read_saved_dataset(path: Path, split: str) -> tuple[pd.DataFrame, str, None
         origin = f"{path} [{split}]"
     else:
         origin = str(path)
-    return _with_label_names(loaded), origin, None
+    return with_label_names(loaded), origin, None
 
 
 def _read_hub(name: str, split: str, config: str | None = None) -> tuple[pd.DataFrame, str, None]:
@@ -286,10 +286,10 @@ def _read_hub(name: str, split: str, config: str | None = None) -> tuple[pd.Data
             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no details'})"
         ) from None
     where = f"{config}, {split}" if config else split
-    return _with_label_names(loaded), f"hub dataset '{name}' [{where}]", None
+    return with_label_names(loaded), f"hub dataset '{name}' [{where}]", None
 
 
-def _with_label_names(dataset) -> pd.DataFrame:
+def with_label_names(dataset) -> pd.DataFrame:
     """A datasets.Dataset as a frame, ClassLabel ids replaced by their names."""
     import datasets
 
@@ -305,7 +305,7 @@ def _with_label_names(dataset) -> pd.DataFrame:
 # --- columns and checks ----------------------------------------------------------------------
 
 
-def _find_column(
+def find_column(
     frame: pd.DataFrame,
     wanted: str | None,
     candidates: tuple[str, ...],
@@ -356,7 +356,7 @@ def _columns(
                 )
                 return lower[first], lower[second], label_column
     if pair_column is not None:
-        _find_column(frame, pair_column, (), "text_pair", origin, required=True)
+        find_column(frame, pair_column, (), "text_pair", origin, required=True)
         if text_column is None:  # the usual partner of a usual second column
             lower = {str(c).lower(): str(c) for c in frame.columns}
             partner = dict((b, a) for a, b in PAIR_COLUMNS).get(pair_column.lower())
@@ -373,8 +373,8 @@ def _from_frame(
     label_column: str | None,
     labels_required: bool,
 ) -> Examples:
-    text_col = _find_column(frame, text_column, TEXT_COLUMNS, "text", origin, required=True)
-    label_col = _find_column(
+    text_col = find_column(frame, text_column, TEXT_COLUMNS, "text", origin, required=True)
+    label_col = find_column(
         frame, label_column, LABEL_COLUMNS, "label", origin, required=labels_required
     )
     if rows is None:

@@ -175,9 +175,9 @@ def _is_json_array(path: Path) -> bool:
 
 def _json_array_chunks(path: Path, chunk_size: int, skip: int) -> Iterator[Chunk]:
     """A JSON array (or {"data": [...]}) cannot be read in parts: it is read whole, once."""
-    from bertft.data.load import _read_file
+    from bertft.data.load import read_file
 
-    frame, _, _ = _read_file(path)
+    frame, _, _ = read_file(path)
     records = frame.to_dict("records")
     for start in range(skip, len(records), chunk_size):
         part = records[start : start + chunk_size]
@@ -253,7 +253,7 @@ class AppendWriter:
             data = buffer.getvalue().encode()
         else:
             data = "".join(
-                json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records
+                json.dumps(r, ensure_ascii=False, default=json_default) + "\n" for r in records
             ).encode()
         self.file.write(data)
         self.file.flush()
@@ -351,7 +351,7 @@ def _part_index(path: Path) -> int:
         return 1 << 62
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return str(value)  # dates, decimals, bytes

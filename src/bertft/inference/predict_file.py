@@ -194,14 +194,14 @@ def _columns(source: Path, job: FileJob, pair_column: str | None = None) -> tupl
     in training) and the user's columns to carry into the output."""
     import pandas as pd
 
-    from bertft.data.load import PAIR_COLUMNS, TEXT_COLUMNS, _find_column
+    from bertft.data.load import PAIR_COLUMNS, TEXT_COLUMNS, find_column
 
     columns = columns_of(source)
     named = job.text_column
     if named is None and pair_column is not None:
         partner = {b: a for a, b in PAIR_COLUMNS}.get(pair_column.lower())
         named = next((c for c in columns if partner and c.lower() == partner), None)
-    text_column = _find_column(
+    text_column = find_column(
         pd.DataFrame(columns=columns), named, TEXT_COLUMNS, "text", str(source), True
     )
     if job.keep_columns == "all":
@@ -230,7 +230,7 @@ def _pair_column(source: Path, job: FileJob, clf) -> str | None:
     with; refused when the file lacks it or the model reads single texts."""
     import pandas as pd
 
-    from bertft.data.load import _find_column
+    from bertft.data.load import find_column
 
     column = job.text_pair_column or clf.pair_column
     if column is None:
@@ -238,7 +238,7 @@ def _pair_column(source: Path, job: FileJob, clf) -> str | None:
     if clf.pair_column is None:
         raise BertftError(f"--text_pair_column {column}: the model reads single texts")
     frame = pd.DataFrame(columns=columns_of(source))
-    return _find_column(frame, column, (), "text_pair", str(source), True)
+    return find_column(frame, column, (), "text_pair", str(source), True)
 
 
 def _renamed(column: str) -> str:
@@ -280,11 +280,11 @@ def _position(writer) -> dict[str, int]:
 
 class _StdoutWriter:
     def write(self, records: list[dict[str, Any]], columns: list[str]) -> None:
-        from bertft.data.streaming import _json_default
+        from bertft.data.streaming import json_default
 
         sys.stdout.write(
             "".join(
-                json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records
+                json.dumps(r, ensure_ascii=False, default=json_default) + "\n" for r in records
             )
         )
         sys.stdout.flush()
