@@ -152,23 +152,36 @@ def confident_mistakes(
     ]
 
 
+def per_class_lines(per_class: dict[str, dict], extra: Sequence[str] = ()) -> list[str]:
+    """Per-class precision, recall, F1 and support as terminal table lines; each name in `extra`
+    adds a column of that row value (e.g. a multi-label model's threshold)."""
+    width = max(10, *(len(n) for n in per_class))
+    head = f"{'label':<{width}}  precision  recall      f1  support"
+    lines = [head + "".join(f"  {name:>9}" for name in extra)]
+    for name, row in per_class.items():
+        lines.append(
+            f"{name:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
+            f"{row['f1']:6.3f}  {row['support']:7d}" + "".join(f"  {row[k]:9.2f}" for k in extra)
+        )
+    return lines
+
+
+def figure_lines(report: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    """`name  value` lines for the keys the report has a value for."""
+    return [f"{key:<18} {report[key]:.4f}" for key in keys if report.get(key) is not None]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The report as a terminal table."""
     names = list(report["per_class"])
     width = max(10, *(len(n) for n in names))
-    lines = [f"{'label':<{width}}  precision  recall      f1  support"]
-    for name, row in report["per_class"].items():
-        lines.append(
-            f"{name:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
-            f"{row['f1']:6.3f}  {row['support']:7d}"
-        )
+    lines = per_class_lines(report["per_class"])
     lines.append("")
-    for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"):
-        lines.append(f"{key:<18} {report[key]:.4f}")
+    lines += figure_lines(
+        report, ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
+    )
     binary = report.get("binary") or {}
-    for key in ("roc_auc", "pr_auc", "best_threshold", "best_threshold_f1"):
-        if binary.get(key) is not None:
-            lines.append(f"{key:<18} {binary[key]:.4f}")
+    lines += figure_lines(binary, ("roc_auc", "pr_auc", "best_threshold", "best_threshold_f1"))
     matrix = report["confusion_matrix"]["matrix"]
     cell = max(5, *(len(n) for n in names), *(len(str(v)) for row in matrix for v in row))
     lines += [

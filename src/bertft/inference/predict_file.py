@@ -283,9 +283,7 @@ class _StdoutWriter:
         from bertft.data.streaming import json_default
 
         sys.stdout.write(
-            "".join(
-                json.dumps(r, ensure_ascii=False, default=json_default) + "\n" for r in records
-            )
+            "".join(json.dumps(r, ensure_ascii=False, default=json_default) + "\n" for r in records)
         )
         sys.stdout.flush()
 

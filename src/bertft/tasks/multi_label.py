@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from bertft.errors import BertftError
+from bertft.metrics import figure_lines, per_class_lines
 from bertft.tasks.base import (
     CONFIG_KEY,
     Figure,
@@ -321,19 +322,9 @@ class MultiLabel:
         return (self.decisions(reference) == self.decisions(scores)).all(axis=-1)
 
     def format_report(self, report: dict[str, Any]) -> str:
-        names = list(report["per_class"])
-        width = max(10, *(len(n) for n in names))
-        lines = [f"{'label':<{width}}  precision  recall      f1  support  threshold"]
-        for name, row in report["per_class"].items():
-            lines.append(
-                f"{name:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
-                f"{row['f1']:6.3f}  {row['support']:7d}  {row['threshold']:9.2f}"
-            )
-        lines.append("")
-        for key in ("f1_micro", "f1_macro", "f1_weighted", "precision_micro", "recall_micro"):
-            lines.append(f"{key:<18} {report[key]:.4f}")
-        lines.append(f"{'subset_accuracy':<18} {report['subset_accuracy']:.4f}")
-        lines.append(f"{'hamming_loss':<18} {report['hamming_loss']:.4f}")
+        keys = ("f1_micro", "f1_macro", "f1_weighted", "precision_micro", "recall_micro")
+        lines = per_class_lines(report["per_class"], extra=("threshold",))
+        lines += ["", *figure_lines(report, (*keys, "subset_accuracy", "hamming_loss"))]
         return "\n".join(lines)
 
     def headline(self, report: dict[str, Any]) -> str:
