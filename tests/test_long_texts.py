@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
-import time
 
 import numpy as np
 import pandas as pd
@@ -394,7 +392,7 @@ def test_serve_and_onnx_give_predict_s_answer_for_a_long_text(chunked, long_data
 
 @pytest.mark.slow
 def test_a_chunked_run_resumes_exactly_and_only_with_its_windows(tiny_model, tmp_path, capsys):
-    from test_resume import _assert_same_result, _finish, _start, _wait_for_training
+    from test_resume import _assert_same_result, _finish, _start, interrupt_mid_training
 
     data = tmp_path / "long.csv"
     long_frame(90).to_csv(data, index=False)
@@ -407,12 +405,7 @@ def test_a_chunked_run_resumes_exactly_and_only_with_its_windows(tiny_model, tmp
     out = tmp_path / "interrupted"
     # 18 steps of at least 0.2 s: the signal lands mid-training (steps 7 to about 12), never
     # after the run has finished (with 0.05 s steps it sometimes had).
-    proc = _start(tiny_model, data, out, *flags, step_seconds=0.2)
-    _wait_for_training(out, proc)
-    time.sleep(random.uniform(0.0, 1.0))
-    proc.send_signal(signal.SIGTERM)
-    code, err = _finish(proc)
-    assert code == 143, err[-2000:]
+    interrupt_mid_training(tiny_model, data, out, *flags, step_seconds=0.2)
 
     # Other windows are other training data: refused, naming what differs.
     other = tiny_train_args(tiny_model, data, out, "--save_steps", "7", *window)

@@ -54,6 +54,21 @@ def _wait_for_training(out: Path, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
+def interrupt_mid_training(
+    model, data, out, *flags: str, step_seconds: float, latest: float = 1.0
+) -> str:
+    """Start a run, SIGTERM it at a random moment once it is stepping (up to `latest` seconds
+    after its first checkpoint), and check it stopped as a signalled run does (exit 143);
+    its stderr."""
+    proc = _start(model, data, out, *flags, step_seconds=step_seconds)
+    _wait_for_training(out, proc)
+    time.sleep(MOMENTS.uniform(0.0, latest))
+    proc.send_signal(signal.SIGTERM)
+    code, err = _finish(proc)
+    assert code == 143, err[-2000:]
+    return err
+
+
 def _weights(out: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -87,12 +102,7 @@ def _assert_same_result(out: Path, reference: Path) -> None:
 def test_sigterm_checkpoints_exits_143_and_resumes_exactly(setup):
     model, data, root, reference = setup
     out = root / "sigterm"
-    proc = _start(model, data, out, step_seconds=0.05)
-    _wait_for_training(out, proc)
-    time.sleep(MOMENTS.uniform(0.0, 1.5))  # a random step, somewhere in the run
-    proc.send_signal(signal.SIGTERM)
-    code, err = _finish(proc)
-    assert code == 143, err[-2000:]
+    err = interrupt_mid_training(model, data, out, step_seconds=0.05, latest=1.5)
     assert "SIGTERM received; saving a checkpoint after this step" in err
     assert "Run the same command again to resume" in err
     assert not (out / "metrics.json").exists()

@@ -148,7 +148,6 @@ def test_api_keys_401_without_and_health_routes_open(keyed_server):
     assert not any(k in "".join(log) + info for k in KEYS)
 
 
-
 @pytest.mark.skipif(not chromium_available(), reason="needs chromium (make browser)")
 def test_web_page_asks_for_the_key_and_sends_it(keyed_server, tmp_path):
     url, _ = keyed_server
@@ -169,6 +168,7 @@ def test_web_page_asks_for_the_key_and_sends_it(keyed_server, tmp_path):
         error = page.evaluate("document.getElementById('error').textContent")
         page.close()
     assert best == "sports" and error == ""
+
 
 INFERENCE_CLIENT = """
 import json, sys

@@ -7,17 +7,14 @@ from __future__ import annotations
 import csv as csv_module
 import io
 import json
-import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from serve_helpers import running_server
 from task_data import multi_label_rows, pair_frame, regression_frame
-from test_resume import _assert_same_result, _command, _finish, _start, _wait_for_training
+from test_resume import _assert_same_result, _command, _finish, _start, interrupt_mid_training
 
 from bertft.cli import main
 from bertft.inference.classifier import Classifier
@@ -59,12 +56,7 @@ def run(request, tiny_model, tmp_path_factory):
 def test_sigterm_and_resume_end_with_the_same_model(run):
     task, model, data, flags, root, reference = run
     out = root / "sigterm"
-    proc = _start(model, data, out, *flags, step_seconds=0.05)
-    _wait_for_training(out, proc)
-    time.sleep(random.uniform(0.0, 1.0))
-    proc.send_signal(signal.SIGTERM)
-    code, err = _finish(proc)
-    assert code == 143, err[-2000:]
+    interrupt_mid_training(model, data, out, *flags, step_seconds=0.05)
     code, err = _finish(_start(model, data, out, *flags))
     assert code == 0 and "resuming from" in err, err[-2000:]
     _assert_same_result(out, reference)
