@@ -190,26 +190,8 @@ def _predict(source: Path, work: Path, args) -> dict:
     runs = [("torch", ["--backend", "torch"]), ("onnx int8 (auto), 1 proc", ["--backend", "auto"])]
     for name, flags in runs[1:] if "torch" in args.skip else runs:
         target = work / f"pred-{name.split()[0]}.csv"
-        seconds, peak, _ = _run(
-            [
-                "predict",
-                "--model",
-                str(model),
-                "--input",
-                str(source),
-                "--output",
-                str(target),
-                "--overwrite",
-                "--keep_columns",
-                "id",
-                *flags,
-            ]
-        )
-        out[name] = {
-            "rows_per_s": round(rows / seconds),
-            "seconds": round(seconds, 1),
-            "peak_mb": peak,
-        }
+        seconds, peak, _ = _run(_predict_args(model, source, target, *flags))
+        out[name] = _rate(rows, seconds, peak)
         print(f"predict {name}: {out[name]}", flush=True)
     out["onnx int8, 2 processes x 1 thread"] = _two_processes(model, source, work, rows)
     return out
@@ -233,18 +215,7 @@ def _two_processes(model: Path, source: Path, work: Path, rows: int) -> dict:
                 sys.executable,
                 "-c",
                 WRAP,
-                "predict",
-                "--model",
-                str(model),
-                "--input",
-                str(half),
-                "--output",
-                str(work / f"pred-half{i}.csv"),
-                "--overwrite",
-                "--threads",
-                "1",
-                "--keep_columns",
-                "id",
+                *_predict_args(model, half, work / f"pred-half{i}.csv", "--threads", "1"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -260,13 +231,21 @@ def _two_processes(model: Path, source: Path, work: Path, rows: int) -> dict:
             sys.exit(err[-3000:])
         peaks.append(float(err.split("PEAK_MB")[1].split()[0]))
     seconds = time.perf_counter() - started
-    result = {
-        "rows_per_s": round(rows / seconds),
-        "seconds": round(seconds, 1),
-        "peak_mb": sum(peaks),
-    }
+    result = _rate(rows, seconds, sum(peaks))
     print(f"predict onnx int8, 2 processes: {result}", flush=True)
     return result
+
+
+def _predict_args(model: Path, source: Path, target: Path, *flags: str) -> list[str]:
+    """`bertft predict` over a CSV, keeping its id column (the arguments after `bertft`)."""
+    return [
+        "predict", "--model", str(model), "--input", str(source), "--output", str(target),
+        "--overwrite", "--keep_columns", "id", *flags,
+    ]  # fmt: skip
+
+
+def _rate(rows: int, seconds: float, peak_mb: float) -> dict:
+    return {"rows_per_s": round(rows / seconds), "seconds": round(seconds, 1), "peak_mb": peak_mb}
 
 
 def _make_model(folder: Path) -> None:
