@@ -51,6 +51,10 @@ RECIPES: dict[str, list[str]] = {
             "--warmup_ratio", "0.1"],
     "b16_e4": ["--learning_rate", "1e-4", "--epochs", "4", "--per_device_train_batch_size", "16",
                "--warmup_ratio", "0.1"],
+    # Layer-wise learning-rate decay: the head at 2e-4, each layer below at 0.8 times the next.
+    "b16_lr2e-4_lld0.8": ["--learning_rate", "2e-4", "--epochs", "3",
+                          "--per_device_train_batch_size", "16", "--warmup_ratio", "0.1",
+                          "--layerwise_lr_decay", "0.8"],
     # MPNet (109M parameters): the learning rate usual for base-size encoders.
     "mpnet_e1": ["--learning_rate", "3e-5", "--epochs", "1", "--per_device_train_batch_size",
                  "32", "--warmup_ratio", "0.1"],

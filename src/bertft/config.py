@@ -169,6 +169,11 @@ class TrainConfig:
     warmup_ratio: float = opt(0.1, "fraction of steps spent warming the learning rate up")
     gradient_accumulation_steps: int = opt(1, "batches per optimizer step")
     max_grad_norm: float = opt(1.0, "gradient clipping norm")
+    layerwise_lr_decay: float = opt(
+        1.0,
+        "each encoder layer learns at this times the learning rate of the layer above it (the "
+        "head at --learning_rate, the embeddings lowest); 1: every layer alike",
+    )
     metric_for_best_model: str | None = opt(
         None,
         "keep the checkpoint best on this validation metric (default: the task's own: f1_macro "
@@ -248,6 +253,10 @@ class TrainConfig:
             raise BertftError(
                 f"metric_for_best_model must be one of {', '.join(sorted(known))}, "
                 f"got '{self.metric_for_best_model}'"
+            )
+        if not 0 < self.layerwise_lr_decay <= 1:
+            raise BertftError(
+                f"--layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}"
             )
         try:  # a stride or fraction that cannot work, refused before anything loads
             self.window_spec("truncate").check()

@@ -28,6 +28,7 @@ from bertft.reporting.hub import check_repository_id, push_folder
 from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
 from bertft.training.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.training.distributed import local_main_first, main_decides, rank
+from bertft.training.layer_decay import layerwise_groups
 from bertft.training.trackers import check_tracker, point_tensorboard_at
 from bertft.windows import per_text
 
@@ -95,7 +96,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer = _trainer_class()(
+    trainer = _trainer_class(cfg.layerwise_lr_decay)(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -189,13 +190,14 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 # --- setup ---------------------------------------------------------------------------------------
 
 
-def _trainer_class():
-    """The Trainer with two changes:
+def _trainer_class(layer_decay: float = 1.0):
+    """The Trainer with three changes:
 
     - the loss of a sequence classifier scaled right under gradient accumulation and DDP;
     - a length-grouped training sampler whose order depends only on (seed, epoch). The stock
       sampler draws from the global RNG, whose state differs after a restart, so a resumed run
-      would see other batches than an uninterrupted one (transformers#11323)."""
+      would see other batches than an uninterrupted one (transformers#11323);
+    - with `layer_decay` below 1, a learning rate per encoder layer (training.layer_decay)."""
     import torch
     from transformers import Trainer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -221,6 +223,24 @@ def _trainer_class():
             # size: gradients (and logged losses) come out GA x N times too big, which changes
             # what gradient clipping does. Declaring the truth restores the plain-mean loss.
             self.model_accepts_loss_kwargs = False
+
+        def create_optimizer(self, model=None):
+            # The Trainer's optimizer, given one parameter group per layer: the documented way
+            # to change its groups is to override this method.
+            if layer_decay == 1.0 or self.optimizer is not None:
+                return super().create_optimizer(model)
+            model = self.model if model is None else model
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            groups = layerwise_groups(
+                model.named_parameters(),
+                self.args.learning_rate,
+                layer_decay,
+                self.args.weight_decay,
+                set(self.get_decay_parameter_names(model)),
+                model.config.model_type,
+            )
+            self.optimizer = optimizer_cls(groups, **kwargs)
+            return self.optimizer
 
         def _get_train_sampler(self, train_dataset=None):
             # self.train_dataset still has the "length" column the Trainer strips from the copy.
@@ -380,6 +400,7 @@ def _run_identity(
         # The weights themselves, not the option: a weights file edited between the
         # interruption and the resume changes the loss.
         **({"class_weights": class_weights} if class_weights else {}),
+        **({"layerwise_lr_decay": cfg.layerwise_lr_decay} if cfg.layerwise_lr_decay != 1.0 else {}),
         # The same goes for the task and pair column, the TrainingArguments passed through,
         # and hub configs and splits.
         **({"task": task.name} if task.name != "single_label" else {}),
