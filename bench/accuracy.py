@@ -109,30 +109,38 @@ def load(model: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def table(rows: list[dict]) -> str:
-    """Markdown: one line per (dataset, recipe), mean ± sample standard deviation over seeds."""
+def table(rows: list[dict], baseline: str = "old") -> str:
+    """Markdown: one line per (dataset, recipe), mean ± sample standard deviation over seeds,
+    and the difference to `baseline` paired by seed. The seed draws the validation split, which
+    moves accuracy more than most recipes do; the same seed's two runs share their split, so
+    their difference shows the recipe's own effect."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["recipe"]), []).append(r)
     lines = [
-        "| dataset | recipe | seeds | metric | metric | train time (s) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| dataset | recipe | seeds | metric | metric | vs {baseline}, paired | train time (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (dataset, recipe), rs in sorted(groups.items()):
-        cells = [
-            f"{name} {_mean_spread([r['scores'][name] for r in rs])}" for name in rs[0]["scores"]
-        ]
+        names = list(rs[0]["scores"])
+        cells = [f"{name} {_mean_spread([r['scores'][name] for r in rs])}" for name in names]
+        base = {r["seed"]: r for r in groups.get((dataset, baseline), [])}
+        paired = [r["scores"][names[0]] - base[r["seed"]]["scores"][names[0]]
+                  for r in rs if r["seed"] in base]  # fmt: skip
+        delta = f"{_mean_spread(paired, signed=True)} ({len(paired)})" if paired else ""
         lines.append(
             f"| {dataset} | {recipe} | {len(rs)} | {' | '.join(cells)} | "
+            f"{delta if recipe != baseline else ''} | "
             f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |"
         )
     return "\n".join(lines)
 
 
-def _mean_spread(values: list[float]) -> str:
+def _mean_spread(values: list[float], signed: bool = False) -> str:
+    form = "+.4f" if signed else ".4f"
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:{form}}"
+    return f"{statistics.mean(values):{form}} ± {statistics.stdev(values):.4f}"
 
 
 def main() -> None:
