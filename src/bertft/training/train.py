@@ -79,8 +79,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         )
     )
 
-    import torch
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
+    from transformers import set_seed
 
     set_seed(cfg.seed)
     model = load_classifier(cfg.model_id, task)
@@ -93,38 +92,15 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     # Evaluation sorted by length pads little (training order is the sampler's business).
     eval_set = tokenize_cached(encoder, splits.validation, task, cache, "val", by_length=True)
 
-    callbacks = [guard, StepSeeder(cfg.seed)]
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer = _trainer_class(cfg.layerwise_lr_decay)(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        # Pad each batch to its own longest text, never every text to max_length. Multiples
-        # of 8 feed GPU tensor cores; on a CPU they are only extra tokens (+30% on short texts).
-        data_collator=DataCollatorWithPadding(
-            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
-        ),
+    trainer = _make_trainer(
+        cfg, args, model, tokenizer, train_set, eval_set, guard,
         compute_metrics=_metrics_per_text(eval_set, task, encoder.spec.pooling),
         compute_loss_func=loss,
-        callbacks=callbacks,
-    )
+    )  # fmt: skip
     point_tensorboard_at(trainer, out / "runs")
     main_process = trainer.is_world_process_zero()
     if main_process:
-        _say(
-            f"training {cfg.model_id} on {len(splits.train)} texts, validating on "
-            f"{len(splits.validation)}; task {task.name} ({splits.task_reason}), "
-            f"{_outputs(task)}; precision {precision}; "
-            f"world size {args.world_size}, global batch "
-            f"{cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size}"
-        )
-        _say(f"long texts: {encoder.spec.strategy} ({why})")
-        for split, dataset in (("train", train_set), ("validation", eval_set)):
-            capped = encoder.cap_note() if split == "train" else ""
-            _say(f"{split}: {cut_stats(dataset).describe()}{capped}")
+        _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set)
         if class_weights:
             _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
@@ -188,6 +164,47 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
 
 # --- setup ---------------------------------------------------------------------------------------
+
+
+def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set) -> None:
+    """What the run is about to do, on stderr: data, task, precision, batch, long texts."""
+    task = splits.task
+    batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size
+    decay = f"; layer-wise lr decay {cfg.layerwise_lr_decay}" if cfg.layerwise_lr_decay < 1 else ""
+    _say(
+        f"training {cfg.model_id} on {len(splits.train)} texts, validating on "
+        f"{len(splits.validation)}; task {task.name} ({splits.task_reason}), {_outputs(task)}; "
+        f"precision {precision}; world size {args.world_size}, global batch {batch}{decay}"
+    )
+    _say(f"long texts: {encoder.spec.strategy} ({why})")
+    for split, dataset in (("train", train_set), ("validation", eval_set)):
+        capped = encoder.cap_note() if split == "train" else ""
+        _say(f"{split}: {cut_stats(dataset).describe()}{capped}")
+
+
+def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveGuard, **hooks):
+    """The Trainer for this run, with our sampler, optimizer and callbacks; `hooks`: the
+    Trainer's compute_metrics and compute_loss_func."""
+    import torch
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+
+    callbacks = [guard, StepSeeder(cfg.seed)]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    return _trainer_class(cfg.layerwise_lr_decay)(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        # Pad each batch to its own longest text, never every text to max_length. Multiples
+        # of 8 feed GPU tensor cores; on a CPU they are only extra tokens (+30% on short texts).
+        data_collator=DataCollatorWithPadding(
+            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+        ),
+        callbacks=callbacks,
+        **hooks,
+    )
 
 
 def _trainer_class(layer_decay: float = 1.0):
