@@ -46,6 +46,8 @@ RECIPES: dict[str, list[str]] = {
                       "64", "--warmup_ratio", "0.1"],
     "e8_lr2e-4": ["--learning_rate", "2e-4", "--epochs", "8", "--per_device_train_batch_size",
                   "32", "--warmup_ratio", "0.1"],
+    "lr5e-5": ["--learning_rate", "5e-5", "--epochs", "3", "--per_device_train_batch_size", "32",
+               "--warmup_ratio", "0.1"],
     # More optimizer steps from the same data: half the batch.
     "b16": ["--learning_rate", "1e-4", "--epochs", "3", "--per_device_train_batch_size", "16",
             "--warmup_ratio", "0.1"],
