@@ -60,6 +60,8 @@ RECIPES: dict[str, list[str]] = {
     # MPNet (109M parameters): the learning rate usual for base-size encoders.
     "mpnet_e1": ["--learning_rate", "3e-5", "--epochs", "1", "--per_device_train_batch_size",
                  "32", "--warmup_ratio", "0.1"],
+    "mpnet_e3": ["--learning_rate", "5e-5", "--epochs", "3", "--per_device_train_batch_size",
+                 "32", "--warmup_ratio", "0.1"],
 }  # fmt: skip
 
 
