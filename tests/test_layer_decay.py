@@ -72,5 +72,6 @@ def test_training_uses_one_rate_per_layer_and_records_the_decay(tiny_model, tmp_
     assert {round(g["initial_lr"] / 5e-3, 6) for g in groups} == {1.0, 0.5, 0.25, 0.125}
     assert "layerwise_lr_decay: 0.5" in (out / "train_config.yaml").read_text()
 
-    assert main(tiny_train_args(tiny_model, data, tmp_path / "bad", "--layerwise_lr_decay", "0")) == 2
+    bad = tiny_train_args(tiny_model, data, tmp_path / "bad", "--layerwise_lr_decay", "0")
+    assert main(bad) == 2
     assert "--layerwise_lr_decay must be in (0, 1], got 0.0" in capsys.readouterr().err
