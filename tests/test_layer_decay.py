@@ -75,3 +75,16 @@ def test_training_uses_one_rate_per_layer_and_records_the_decay(tiny_model, tmp_
     bad = tiny_train_args(tiny_model, data, tmp_path / "bad", "--layerwise_lr_decay", "0")
     assert main(bad) == 2
     assert "--layerwise_lr_decay must be in (0, 1], got 0.0" in capsys.readouterr().err
+
+
+def test_resuming_with_another_decay_is_refused(tiny_model, tmp_path, capsys):
+    from test_resume import interrupt_mid_training
+
+    data = tmp_path / "topics.csv"
+    topic_frame(240).to_csv(data, index=False)
+    out = tmp_path / "run"
+    interrupt_mid_training(tiny_model, data, out, "--layerwise_lr_decay", "0.5", step_seconds=0.05)
+    other = ("--epochs", "5", "--save_steps", "7", "--layerwise_lr_decay", "0.8")
+    assert main(tiny_train_args(tiny_model, data, out, *other)) == 2
+    err = capsys.readouterr().err
+    assert "layerwise_lr_decay" in err and "0.5" in err, err
