@@ -174,6 +174,11 @@ class TrainConfig:
         "each encoder layer learns at this times the learning rate of the layer above it (the "
         "head at --learning_rate, the embeddings lowest); 1: every layer alike",
     )
+    reinit_pooler: bool = opt(
+        False,
+        "start the pooler (the dense layer between [CLS] and the head) from random weights "
+        "instead of the pre-trained ones, which models trained for mean pooling never used",
+    )
     metric_for_best_model: str | None = opt(
         None,
         "keep the checkpoint best on this validation metric (default: the task's own: f1_macro "

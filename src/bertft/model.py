@@ -134,3 +134,28 @@ def load_classifier(model_id: str, task: Task):
     finally:
         logging.set_verbosity(previous)
         logging.enable_progress_bar()
+
+
+def reinit_pooler(model) -> list[str]:
+    """Draw the pre-trained pooler's weights afresh, as the model initialises a new layer
+    (normal with the config's initializer_range, zero bias), and return the names of the
+    parameters drawn. Sentence-embedding models such as all-MiniLM-L6-v2 were trained with mean
+    pooling, so their pooler still holds weights from before that training, fitted to [CLS]
+    states the encoder no longer produces. Models without one (RoBERTa's and DistilBERT's heads
+    are new anyway) return []."""
+    import torch
+
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is None:  # DeBERTa keeps its pooler beside the encoder, not in it
+        pooler = getattr(model, "pooler", None)
+    if pooler is None:
+        return []
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        for module in pooler.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, std)
+                if module.bias is not None:
+                    module.bias.zero_()
+    drawn = {id(p) for p in pooler.parameters()}
+    return [name for name, p in model.named_parameters() if id(p) in drawn]

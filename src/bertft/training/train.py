@@ -23,7 +23,7 @@ from bertft.data.load import Examples, LabeledSplits, load_splits
 from bertft.errors import Interrupted
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
-from bertft.model import load_classifier, load_tokenizer
+from bertft.model import load_classifier, load_tokenizer, reinit_pooler
 from bertft.reporting.hub import check_repository_id, push_folder
 from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
 from bertft.training.checkpoint import SaveGuard, StepSeeder, prepare_run
@@ -83,6 +83,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
     set_seed(cfg.seed)
     model = load_classifier(cfg.model_id, task)
+    if cfg.reinit_pooler and not reinit_pooler(model):
+        _say_once(f"--reinit_pooler: {cfg.model_id} has no pre-trained pooler; its head is all new")
     # Saved with every checkpoint and the model: predict, export and serve read texts this way.
     setattr(model.config, ENCODER_KEY, encoder.to_dict())
     if cfg.freeze_embeddings:

@@ -1,0 +1,67 @@
+"""--reinit_pooler: the pre-trained pooler drawn afresh, in the families that have one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from architectures import ARCHITECTURES, build
+from conftest import tiny_train_args, topic_frame
+from safetensors.torch import load_file
+
+from bertft.cli import main
+from bertft.model import reinit_pooler
+
+# Families whose classification head reads a pooler (BERT's, ALBERT's, DeBERTa's); the others
+# put a new dense layer in the head itself and load no pooler.
+WITH_POOLER = {"bert": "bert.pooler.dense", "albert": "albert.pooler", "deberta-v2": "pooler.dense"}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_the_pooler_is_drawn_like_a_new_layer_where_there_is_one(arch, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(build(arch, tmp_path), num_labels=3)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    drawn = reinit_pooler(model)
+    after = dict(model.named_parameters())
+    if arch not in WITH_POOLER:
+        assert drawn == []
+        assert all(torch.equal(before[n], after[n]) for n in before)
+        return
+    prefix = WITH_POOLER[arch]
+    assert sorted(drawn) == [f"{prefix}.bias", f"{prefix}.weight"]
+    weight, bias = after[f"{prefix}.weight"], after[f"{prefix}.bias"]
+    assert not torch.equal(weight, before[f"{prefix}.weight"])
+    assert abs(weight.std().item() - model.config.initializer_range) < 0.002
+    assert torch.count_nonzero(bias) == 0
+    # Nothing else moved.
+    assert all(torch.equal(before[n], after[n]) for n in before if n not in drawn)
+
+
+def _pooler_correlation(run, model) -> float:
+    trained = load_file(run / "model.safetensors")["bert.pooler.dense.weight"].flatten()
+    original = load_file(model / "model.safetensors")["pooler.dense.weight"].flatten()
+    return torch.corrcoef(torch.stack([trained, original]))[0, 1].item()
+
+
+def test_training_starts_from_a_new_pooler_only_when_asked(tiny_model, tmp_path, capsys):
+    data = tmp_path / "topics.csv"
+    topic_frame(60).to_csv(data, index=False)
+    runs = {}
+    for name, flags in (("kept", ()), ("drawn", ("--reinit_pooler",))):
+        runs[name] = tmp_path / name
+        args = tiny_train_args(tiny_model, data, runs[name], "--max_steps", "2", *flags)
+        assert main(args) == 0
+    # Two small steps leave the pre-trained pooler recognisable; a new one has nothing of it.
+    assert _pooler_correlation(runs["kept"], tiny_model) > 0.9
+    assert abs(_pooler_correlation(runs["drawn"], tiny_model)) < 0.2
+    assert "reinit_pooler: true" in (runs["drawn"] / "train_config.yaml").read_text()
+
+
+def test_a_model_without_a_pooler_says_there_is_nothing_to_draw(tmp_path, capsys):
+    data = tmp_path / "topics.csv"
+    topic_frame(60).to_csv(data, index=False)
+    model = build("distilbert", tmp_path / "distilbert")
+    args = tiny_train_args(model, data, tmp_path / "run", "--max_steps", "1", "--reinit_pooler")
+    assert main(args) == 0
+    assert "has no pre-trained pooler; its head is all new" in capsys.readouterr().err
