@@ -140,9 +140,9 @@ def reinit_pooler(model) -> list[str]:
     """Draw the pre-trained pooler's weights afresh, as the model initialises a new layer
     (normal with the config's initializer_range, zero bias), and return the names of the
     parameters drawn. Sentence-embedding models such as all-MiniLM-L6-v2 were trained with mean
-    pooling, so their pooler still holds weights from before that training, fitted to [CLS]
-    states the encoder no longer produces. Models without one (RoBERTa's and DistilBERT's heads
-    are new anyway) return []."""
+    pooling, so their pooler holds weights from before that training (on MiniLM and trec those
+    were still the better start: docs/benchmarks.md). Models without one (RoBERTa's and
+    DistilBERT's heads are new anyway) return []."""
     import torch
 
     pooler = getattr(model.base_model, "pooler", None)
