@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_train_args
+from conftest import tiny_train_args, topic_frame
 from task_data import pair_frame, regression_frame, write_multi_label
 
 from bertft.cli import main
@@ -142,6 +142,45 @@ def test_class_weighted_loss_keeps_label_smoothing():
     )
     plain = task.loss(weights)({"logits": logits}, labels)
     assert got == pytest.approx(want.item(), rel=1e-6) and got != pytest.approx(plain.item())
+
+
+def _recipe_run(tiny_model, data, out, *extra) -> dict:
+    """A two-step run, without --epochs and --learning_rate unless `extra` gives them: the
+    train_config.yaml it writes."""
+    import yaml
+
+    args = ["train", "--model_id", str(tiny_model), "--data", str(data), "--output_dir", str(out),
+            "--max_steps", "2", "--precision", "fp32", *extra]  # fmt: skip
+    assert main(args) == 0
+    return yaml.safe_load((out / "train_config.yaml").read_text())
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label", "regression"])
+def test_each_task_trains_with_its_own_recipe_unless_told(task, tiny_model, tmp_path, capsys):
+    from bertft.tasks import TASKS
+
+    data, flags = tmp_path / "data.csv", []
+    if task == "multi_label":
+        data, _ = write_multi_label(tmp_path, n=60)
+    elif task == "regression":
+        regression_frame(60).to_csv(data, index=False)
+        flags = ["--label_column", "score"]
+    else:
+        topic_frame(60).to_csv(data, index=False)
+    recipe = TASKS[task].recipe
+    capsys.readouterr()
+    config = _recipe_run(tiny_model, data, tmp_path / "default", *flags)
+    assert (config["epochs"], config["learning_rate"]) == (recipe.epochs, recipe.learning_rate)
+    said = capsys.readouterr().err
+    assert f"{recipe.epochs:g} epochs at learning rate {recipe.learning_rate:g} " in said
+    assert f"(epochs and learning_rate: the {task} default)" in said
+
+
+def test_what_the_user_gives_wins_over_the_recipe_one_setting_at_a_time(tiny_model, tmp_path):
+    data, _ = write_multi_label(tmp_path, n=60)
+    # --num_train_epochs: Hugging Face's name for --epochs.
+    config = _recipe_run(tiny_model, data, tmp_path / "run", "--num_train_epochs", "2")
+    assert (config["epochs"], config["learning_rate"]) == (2.0, MultiLabel.recipe.learning_rate)
 
 
 # --- multi-label --------------------------------------------------------------------------------

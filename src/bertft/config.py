@@ -126,10 +126,16 @@ class TrainConfig:
     output_dir: str | None = opt(
         None, "where the model, metrics and report go (default: runs/<data name>)"
     )
-    learning_rate: float = opt(1e-4, "peak learning rate (AdamW)")
+    learning_rate: float | None = opt(
+        None, "peak learning rate (AdamW) (default: the task's: 1e-4; multi-label 2e-4)"
+    )
     per_device_train_batch_size: int = opt(32, "training batch size per device/process")
     per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
-    epochs: float = opt(3.0, "number of training epochs", aliases=("num_train_epochs",))
+    epochs: float | None = opt(
+        None,
+        "number of training epochs (default: the task's: 3; multi-label 8)",
+        aliases=("num_train_epochs",),
+    )
     max_steps: int | None = opt(
         None,
         "stop after this many optimizer steps (overrides --epochs; evaluates and checkpoints "
@@ -238,15 +244,20 @@ class TrainConfig:
     def validate(self) -> None:
         self.data.validate()
         positive = (
-            "learning_rate",
             "per_device_train_batch_size",
             "per_device_eval_batch_size",
-            "epochs",
             "train_max_length",
             "gradient_accumulation_steps",
             "logging_steps",
         )
-        optional = ("save_steps", "save_every_minutes", "early_stopping_patience", "max_steps")
+        optional = (
+            "learning_rate",
+            "epochs",
+            "save_steps",
+            "save_every_minutes",
+            "early_stopping_patience",
+            "max_steps",
+        )
         for name in positive + optional:
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -39,6 +39,15 @@ class Figure:
     path: Path
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """The --epochs and --learning_rate a task trains with where the user gives none: measured
+    with the bundled MiniLM over three seeds (bench/accuracy.py, docs/benchmarks.md)."""
+
+    epochs: float = 3.0
+    learning_rate: float = 1e-4
+
+
 LossFn = Callable[..., Any]  # (outputs, labels, num_items_in_batch=None) -> loss tensor
 
 
@@ -49,6 +58,7 @@ class Task(Protocol):
     name: str  # single_label, multi_label, regression
     problem_type: str  # transformers' config.problem_type
     best_metric: str  # the default --metric_for_best_model
+    recipe: Recipe  # the default --epochs and --learning_rate
     metric_names: tuple[str, ...]  # what --metric_for_best_model may name
     names: tuple[str, ...]  # output names, in logit order
     card_metrics: tuple  # (our key, model-index type, display name, args) for the model card

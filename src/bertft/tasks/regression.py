@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from bertft.errors import BertftError
-from bertft.tasks.base import Figure, TaskSettings, label_error, refuse_label_smoothing
+from bertft.tasks.base import (
+    Figure,
+    Recipe,
+    TaskSettings,
+    label_error,
+    refuse_label_smoothing,
+)
 
 OUTPUT_NAME = "value"
 
@@ -33,6 +39,7 @@ class Regression:
     name = "regression"
     problem_type = "regression"
     best_metric = "rmse"
+    recipe = Recipe()
     metric_names = ("rmse", "mse", "mae", "pearson", "spearman", "r2")
     answer_key = "value"
     curves = (("Pearson", "pearson"), ("R²", "r2"))  # (name, metric) drawn per epoch

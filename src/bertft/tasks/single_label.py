@@ -18,7 +18,7 @@ from bertft.metrics import (
     probability_report,
     softmax,
 )
-from bertft.tasks.base import Figure, TaskSettings, label_error, label_head
+from bertft.tasks.base import Figure, Recipe, TaskSettings, label_error, label_head
 from bertft.tasks.base import share_of_items as _share
 
 
@@ -30,6 +30,7 @@ class SingleLabel:
     name = "single_label"
     problem_type = "single_label_classification"
     best_metric = "f1_macro"
+    recipe = Recipe()
     metric_names = ("accuracy", "f1_macro", "f1_weighted")
     answer_key = "label"
     curves = (("accuracy", "accuracy"), ("macro F1", "f1_macro"))  # (name, metric) drawn per epoch

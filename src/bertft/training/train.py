@@ -60,8 +60,14 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     task = splits.task
     metric = check_metric(task, cfg.metric_for_best_model)
     args.metric_for_best_model, args.greater_is_better = metric, greater_is_better(metric)
-    # The card and train_config.yaml name the metric used, not "the task's default".
-    cfg = dataclasses.replace(cfg, metric_for_best_model=metric)
+    defaulted = [name for name in ("epochs", "learning_rate") if getattr(cfg, name) is None]
+    # The card and train_config.yaml name the metric and recipe used, not "the task's default".
+    cfg = dataclasses.replace(
+        cfg,
+        metric_for_best_model=metric,
+        **{name: getattr(task.recipe, name) for name in defaulted},
+    )
+    args.num_train_epochs, args.learning_rate = cfg.epochs, cfg.learning_rate
     class_weights = task.resolve_weights(cfg.class_weights, splits.train.labels)
     # The task's loss where the model's own will not do (class weights); None keeps the stock
     # path, which exact resumption relies on.
@@ -102,7 +108,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     point_tensorboard_at(trainer, out / "runs")
     main_process = trainer.is_world_process_zero()
     if main_process:
-        _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set)
+        _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, defaulted)
         if class_weights:
             _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
@@ -168,8 +174,9 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 # --- setup ---------------------------------------------------------------------------------------
 
 
-def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set) -> None:
-    """What the run is about to do, on stderr: data, task, precision, batch, long texts."""
+def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, defaulted) -> None:
+    """What the run is about to do, on stderr: data, task, precision, batch, recipe, long
+    texts. `defaulted`: the recipe settings the task chose, as the user gave none."""
     task = splits.task
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size
     decay = f"; layer-wise lr decay {cfg.layerwise_lr_decay}" if cfg.layerwise_lr_decay < 1 else ""
@@ -178,6 +185,8 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set) -
         f"{len(splits.validation)}; task {task.name} ({splits.task_reason}), {_outputs(task)}; "
         f"precision {precision}; world size {args.world_size}, global batch {batch}{decay}"
     )
+    chosen = f" ({' and '.join(defaulted)}: the {task.name} default)" if defaulted else ""
+    _say(f"{cfg.epochs:g} epochs at learning rate {cfg.learning_rate:g}{chosen}")
     _say(f"long texts: {encoder.spec.strategy} ({why})")
     for split, dataset in (("train", train_set), ("validation", eval_set)):
         capped = encoder.cap_note() if split == "train" else ""
@@ -302,10 +311,11 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
     on_cpu = not torch.cuda.is_available() and not mps_available()
     base = dict(
         output_dir=str(checkpoint_dir),
-        learning_rate=cfg.learning_rate,
+        # Where not given, the task's (set in _train once the data has shown the task).
+        learning_rate=cfg.learning_rate or 0.0,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
-        num_train_epochs=cfg.epochs,
+        num_train_epochs=cfg.epochs or 0.0,
         # With max_steps the epoch strategies below still evaluate and save where it stops: the
         # Trainer ends the epoch early and runs its end-of-epoch evaluation and save.
         max_steps=cfg.max_steps or -1,
