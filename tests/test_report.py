@@ -147,6 +147,29 @@ def test_report_renders_in_headless_chromium_with_the_plots_visible(trained, tmp
     assert plot_blue > 0.01, plot_blue
 
 
+@pytest.mark.parametrize(
+    ("model_id", "base_model"),
+    [
+        ("minilm", "sentence-transformers/all-MiniLM-L6-v2"),
+        ("mpnet", "sentence-transformers/all-mpnet-base-v2"),
+        ("FacebookAI/roberta-base", "FacebookAI/roberta-base"),
+    ],
+)
+def test_the_card_names_the_hub_model_a_bundled_one_is_a_copy_of(trained, model_id, base_model):
+    from transformers import AutoConfig
+
+    from bertft.config import DataConfig, TrainConfig
+    from bertft.reporting.model_card import card_metadata
+    from bertft.tasks import task_from_config
+
+    cfg = TrainConfig(model_id=model_id, data=DataConfig(data="trec"))
+    metrics = json.loads((trained / "metrics.json").read_text())
+    task = task_from_config(AutoConfig.from_pretrained(trained))
+    meta = card_metadata(trained, cfg, metrics, task)
+    assert meta["base_model"] == base_model
+    assert meta["datasets"] == ["CogComp/trec"]
+
+
 def test_model_card_yaml_parses_and_its_results_match_metrics_json(trained):
     text = (trained / "README.md").read_text()
     _, front, body = text.split("---\n", 2)

