@@ -120,7 +120,8 @@ class DataConfig:
 class TrainConfig:
     model_id: str = opt(
         "minilm",
-        "'minilm' (bundled all-MiniLM-L6-v2), a local model folder, or a hub model id (online)",
+        "'minilm' (bundled all-MiniLM-L6-v2), 'mpnet' (bundled all-mpnet-base-v2, `make mpnet`), "
+        "a local model folder, or a hub model id (online)",
         aliases=("model_name_or_path",),
     )
     output_dir: str | None = opt(
