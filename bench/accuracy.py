@@ -114,6 +114,15 @@ def results_file(model: str) -> Path:
     return RESULTS / f"accuracy_{Path(model).name}.jsonl"
 
 
+def record(model: str, row: dict) -> None:
+    """Append one finished run to the model's results and say it on the terminal."""
+    with results_file(model).open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in row["scores"].items())
+    print(f"{row['dataset']} {row['recipe']} seed {row['seed']}: {scores}, "
+          f"{row['train_seconds']:.0f} s", flush=True)  # fmt: skip
+
+
 def load(model: str) -> list[dict]:
     path = results_file(model)
     if not path.is_file():
@@ -180,11 +189,7 @@ def main() -> None:
                 if (dataset, recipe, seed) in done:
                     continue
                 row = run_one(args.model, dataset, recipe, seed, args.extra)
-                with results_file(args.model).open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                scores = ", ".join(f"{k} {v:.4f}" for k, v in row["scores"].items())
-                print(f"{dataset} {recipe} seed {seed}: {scores}, {row['train_seconds']:.0f} s",
-                      flush=True)  # fmt: skip
+                record(args.model, row)
     print(table(load(args.model)))
 
 

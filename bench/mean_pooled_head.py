@@ -13,7 +13,6 @@ default by seed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -39,11 +38,7 @@ def main() -> None:
                 continue
             row = accuracy.run_one("minilm", dataset, "old", seed, [])
             row |= {"recipe": RECIPE, "hook": "bench/hooks/mean_pooling"}
-            with accuracy.results_file("minilm").open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(
-                f"{dataset} seed {seed}: {row['scores']}, {row['train_seconds']:.0f} s", flush=True
-            )
+            accuracy.record("minilm", row)
     print(accuracy.table(accuracy.load("minilm")))
 
 

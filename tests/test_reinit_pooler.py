@@ -44,7 +44,7 @@ def _pooler_correlation(run, model) -> float:
     return torch.corrcoef(torch.stack([trained, original]))[0, 1].item()
 
 
-def test_training_starts_from_a_new_pooler_only_when_asked(tiny_model, tmp_path, capsys):
+def test_training_starts_from_a_new_pooler_only_when_asked(tiny_model, tmp_path):
     data = tmp_path / "topics.csv"
     topic_frame(60).to_csv(data, index=False)
     runs = {}
