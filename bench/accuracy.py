@@ -65,6 +65,7 @@ RECIPES: dict[str, list[str]] = {
     "cosine": changed("--lr_scheduler_type", "cosine"),  # passed through to the Trainer
     "ls0.1": changed("--label_smoothing_factor", "0.1"),  # passed through too
     "pooler": changed("--reinit_pooler"),
+    "e5_pooler": changed("--reinit_pooler", epochs="5"),
     "freeze": changed("--freeze_embeddings"),
     "fp32": changed("--precision", "fp32"),  # bf16 autocast is the default on this CPU
     # MPNet (109M parameters): the learning rate usual for base-size encoders.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 from architectures import ARCHITECTURES, build
 from conftest import tiny_train_args, topic_frame
 from safetensors.torch import load_file
+from task_data import pair_frame
 
 from bertft.cli import main
 from bertft.model import reinit_pooler
+from bertft.tasks import SingleLabel
 
 # Families whose classification head reads a pooler (BERT's, ALBERT's, DeBERTa's); the others
 # put a new dense layer in the head itself and load no pooler.
@@ -65,3 +68,47 @@ def test_a_model_without_a_pooler_says_there_is_nothing_to_draw(tmp_path, capsys
     args = tiny_train_args(model, data, tmp_path / "run", "--max_steps", "1", "--reinit_pooler")
     assert main(args) == 0
     assert "has no pre-trained pooler; its head is all new" in capsys.readouterr().err
+
+
+def _pair_run(model, tmp_path, name: str, *flags: str):
+    """Two steps on text pairs, with no recipe flag but `flags`: the run's folder."""
+    data = tmp_path / "pairs.csv"
+    pair_frame(60).to_csv(data, index=False)
+    out = tmp_path / name
+    args = ["train", "--model_id", str(model), "--data", str(data), "--text_pair_column",
+            "sentence2", "--text_column", "sentence1", "--output_dir", str(out),
+            "--max_steps", "2", "--precision", "fp32", *flags]  # fmt: skip
+    assert main(args) == 0
+    return out
+
+
+def test_text_pairs_start_from_a_new_pooler_unless_told_not_to(tiny_model, tmp_path, capsys):
+    recipe = SingleLabel.pair_recipe
+    assert recipe.reinit_pooler and recipe != SingleLabel.recipe
+    capsys.readouterr()
+    drawn = _pair_run(tiny_model, tmp_path, "recipe")
+    said = capsys.readouterr().err
+    assert abs(_pooler_correlation(drawn, tiny_model)) < 0.2
+    config = yaml.safe_load((drawn / "train_config.yaml").read_text())
+    assert (config["epochs"], config["reinit_pooler"]) == (recipe.epochs, True)
+    assert "- reinit_pooler: True" in (drawn / "README.md").read_text()  # the model card
+    assert (
+        f"{recipe.epochs:g} epochs at learning rate {recipe.learning_rate:g}, pooler drawn afresh "
+        "(epochs, learning_rate and reinit_pooler: the single_label default for text pairs)"
+    ) in said
+    # Hugging Face's spelling of a false flag; the other recipe settings stay the pairs' own.
+    kept = _pair_run(tiny_model, tmp_path, "kept", "--reinit_pooler", "false")
+    assert _pooler_correlation(kept, tiny_model) > 0.9
+    assert "(epochs and learning_rate: the single_label default for text pairs)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_text_pairs_on_a_model_without_a_pooler_draw_nothing_and_say_so_in_the_config(
+    tmp_path, capsys
+):
+    run = _pair_run(build("distilbert", tmp_path / "distilbert"), tmp_path, "run")
+    said = capsys.readouterr().err
+    assert "has no pre-trained pooler" not in said  # the user did not ask for one
+    assert "pooler drawn afresh" not in said
+    assert yaml.safe_load((run / "train_config.yaml").read_text())["reinit_pooler"] is False

@@ -134,7 +134,8 @@ class TrainConfig:
     per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
     epochs: float | None = opt(
         None,
-        "number of training epochs (default: the task's: 3; multi-label 8)",
+        "number of training epochs (default: the task's: 3; multi-label 8, single-label text "
+        "pairs 5)",
         aliases=("num_train_epochs",),
     )
     max_steps: int | None = opt(
@@ -181,10 +182,11 @@ class TrainConfig:
         "each encoder layer learns at this times the learning rate of the layer above it (the "
         "head at --learning_rate, the embeddings lowest); 1: every layer alike",
     )
-    reinit_pooler: bool = opt(
-        False,
+    reinit_pooler: bool | None = opt(
+        None,
         "start the pooler (the dense layer between [CLS] and the head) from random weights "
-        "instead of the pre-trained ones, which models trained for mean pooling never used",
+        "instead of the pre-trained ones, which models trained for mean pooling never used "
+        "(default: the task's: on for single-label text pairs, else off)",
     )
     metric_for_best_model: str | None = opt(
         None,

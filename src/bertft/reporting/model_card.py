@@ -28,6 +28,7 @@ HYPERPARAMETERS = (
     "weight_decay",
     "warmup_ratio",
     "max_grad_norm",
+    "reinit_pooler",
     "metric_for_best_model",
     "class_weights",
     "seed",

@@ -41,11 +41,13 @@ class Figure:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The --epochs and --learning_rate a task trains with where the user gives none: measured
-    with the bundled MiniLM over three seeds (bench/accuracy.py, docs/benchmarks.md)."""
+    """The --epochs, --learning_rate and --reinit_pooler a task trains with where the user gives
+    none: measured with the bundled MiniLM over three seeds (bench/accuracy.py,
+    docs/benchmarks.md)."""
 
     epochs: float = 3.0
     learning_rate: float = 1e-4
+    reinit_pooler: bool = False
 
 
 LossFn = Callable[..., Any]  # (outputs, labels, num_items_in_batch=None) -> loss tensor
@@ -58,7 +60,8 @@ class Task(Protocol):
     name: str  # single_label, multi_label, regression
     problem_type: str  # transformers' config.problem_type
     best_metric: str  # the default --metric_for_best_model
-    recipe: Recipe  # the default --epochs and --learning_rate
+    recipe: Recipe  # the default --epochs, --learning_rate and --reinit_pooler
+    pair_recipe: Recipe  # the same, for text pairs
     metric_names: tuple[str, ...]  # what --metric_for_best_model may name
     names: tuple[str, ...]  # output names, in logit order
     card_metrics: tuple  # (our key, model-index type, display name, args) for the model card

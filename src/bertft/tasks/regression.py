@@ -40,6 +40,7 @@ class Regression:
     problem_type = "regression"
     best_metric = "rmse"
     recipe = Recipe()
+    pair_recipe = recipe  # not measured on pairs: no bundled set of scored pairs
     metric_names = ("rmse", "mse", "mae", "pearson", "spearman", "r2")
     answer_key = "value"
     curves = (("Pearson", "pearson"), ("R²", "r2"))  # (name, metric) drawn per epoch

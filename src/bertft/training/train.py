@@ -35,6 +35,7 @@ from bertft.windows import per_text
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
+RECIPE_SETTINGS = ("epochs", "learning_rate", "reinit_pooler")  # None: the task's recipe decides
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -60,12 +61,13 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     task = splits.task
     metric = check_metric(task, cfg.metric_for_best_model)
     args.metric_for_best_model, args.greater_is_better = metric, greater_is_better(metric)
-    defaulted = [name for name in ("epochs", "learning_rate") if getattr(cfg, name) is None]
+    recipe = task.pair_recipe if splits.train.pair_column else task.recipe
+    defaulted = [name for name in RECIPE_SETTINGS if getattr(cfg, name) is None]
     # The card and train_config.yaml name the metric and recipe used, not "the task's default".
     cfg = dataclasses.replace(
         cfg,
         metric_for_best_model=metric,
-        **{name: getattr(task.recipe, name) for name in defaulted},
+        **{name: getattr(recipe, name) for name in defaulted},
     )
     args.num_train_epochs, args.learning_rate = cfg.epochs, cfg.learning_rate
     class_weights = task.resolve_weights(cfg.class_weights, splits.train.labels)
@@ -90,7 +92,11 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     set_seed(cfg.seed)
     model = load_classifier(cfg.model_id, task)
     if cfg.reinit_pooler and not reinit_pooler(model):
-        _say_once(f"--reinit_pooler: {cfg.model_id} has no pre-trained pooler; its head is all new")
+        cfg = dataclasses.replace(cfg, reinit_pooler=False)  # nothing was drawn
+        if "reinit_pooler" not in defaulted:  # the user asked (the recipe just has no use for it)
+            _say_once(
+                f"--reinit_pooler: {cfg.model_id} has no pre-trained pooler; its head is all new"
+            )
     # Saved with every checkpoint and the model: predict, export and serve read texts this way.
     setattr(model.config, ENCODER_KEY, encoder.to_dict())
     if cfg.freeze_embeddings:
@@ -185,8 +191,10 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
         f"{len(splits.validation)}; task {task.name} ({splits.task_reason}), {_outputs(task)}; "
         f"precision {precision}; world size {args.world_size}, global batch {batch}{decay}"
     )
-    chosen = f" ({' and '.join(defaulted)}: the {task.name} default)" if defaulted else ""
-    _say(f"{cfg.epochs:g} epochs at learning rate {cfg.learning_rate:g}{chosen}")
+    pairs = " for text pairs" if splits.train.pair_column else ""
+    chosen = f" ({_and(defaulted)}: the {task.name} default{pairs})" if defaulted else ""
+    pooler = ", pooler drawn afresh" if cfg.reinit_pooler else ""
+    _say(f"{cfg.epochs:g} epochs at learning rate {cfg.learning_rate:g}{pooler}{chosen}")
     _say(f"long texts: {encoder.spec.strategy} ({why})")
     for split, dataset in (("train", train_set), ("validation", eval_set)):
         capped = encoder.cap_note() if split == "train" else ""
@@ -398,6 +406,11 @@ def _evaluate(
     report["samples_per_second"] = output.metrics.get("eval_samples_per_second")
     report["long_texts"] = cut_stats(dataset).as_dict()
     return report, scores
+
+
+def _and(names: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
 
 
 def _outputs(task: Task) -> str:
