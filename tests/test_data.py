@@ -87,6 +87,47 @@ def test_columns_found_by_name_or_given(tmp_path):
     assert examples.labels == frame.y_true.tolist()
 
 
+def test_well_known_pair_sets_are_read_as_published(tmp_path):
+    """The column names of QQP/Quora, SNLI's JSONL and SICK, straight from their files."""
+    import pandas as pd
+
+    quora = _write(
+        pd.DataFrame({"id": [0, 1], "qid1": [1, 3], "qid2": [2, 4],
+                      "question1": ["How old is Paris?", "Is it cold?"],
+                      "question2": ["When was Paris founded?", "Will it rain?"],
+                      "is_duplicate": [1, 0]}),
+        tmp_path / "quora.csv",
+    )  # fmt: skip
+    read = read_examples(str(quora))
+    assert (read.text_column, read.pair_column, read.label_column) == (
+        "question1",
+        "question2",
+        "is_duplicate",
+    )
+    assert read.pairs == ["When was Paris founded?", "Will it rain?"]
+    snli = tmp_path / "snli.jsonl"
+    snli.write_text(
+        json.dumps({"annotator_labels": ["neutral"], "gold_label": "neutral", "pairID": "1",
+                    "sentence1": "A man plays.", "sentence2": "A man sings."}) + "\n"
+    )  # fmt: skip
+    read = read_examples(str(snli))
+    assert (read.pair_column, read.label_column, read.labels) == (
+        "sentence2",
+        "gold_label",
+        ["neutral"],
+    )
+    sick = _write(
+        pd.DataFrame({"pair_ID": [1], "sentence_A": ["A dog runs."], "sentence_B": ["A dog sits."],
+                      "relatedness_score": [3.2], "entailment_label": ["NEUTRAL"]}),
+        tmp_path / "sick.tsv",
+    )  # fmt: skip
+    with pytest.raises(BertftError, match="relatedness_score, entailment_label.*--label_column"):
+        read_examples(str(sick))  # two published labels: the user picks
+    read = read_examples(str(sick), label_column="relatedness_score")
+    assert (read.text_column, read.pair_column) == ("sentence_A", "sentence_B")
+    assert read.labels == ["3.2"]
+
+
 def test_bad_columns_are_named(tmp_path):
     frame = topic_frame(6)
     frame["sentence"] = frame.text

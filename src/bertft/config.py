@@ -70,8 +70,9 @@ class DataConfig:
     )
     text_pair_column: str | None = opt(
         None,
-        "second text of a pair, encoded with the text as one input (default: found for "
-        "sentence1/sentence2, premise/hypothesis, question/sentence, query/passage, text_a/text_b)",
+        "second text of a pair, encoded with the text as one input (default: found for the "
+        "usual pairs: sentence1/sentence2, premise/hypothesis, question1/question2 and others, "
+        "listed in the README)",
     )
     task: str = opt(
         "auto",

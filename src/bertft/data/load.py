@@ -47,6 +47,12 @@ LABEL_COLUMNS = (
     "y",
     "score",
     "rating",
+    # The label columns of well-known pair sets as they are published: Quora/QQP, SNLI and
+    # MultiNLI's JSONL, SICK (which has both: the user chooses, as for any two candidates).
+    "is_duplicate",
+    "gold_label",
+    "relatedness_score",
+    "entailment_label",
 )
 FILE_FORMATS = {
     ".csv": "csv",
@@ -62,11 +68,15 @@ log = logging.getLogger(__name__)
 
 
 PAIR_COLUMNS = (
-    ("sentence1", "sentence2"),
-    ("premise", "hypothesis"),
-    ("question", "sentence"),
+    ("sentence1", "sentence2"),  # MRPC, RTE, STS-B, SNLI's JSONL
+    ("premise", "hypothesis"),  # NLI on the hub
+    ("question", "sentence"),  # QNLI
+    ("question1", "question2"),  # QQP, Quora duplicates
+    ("sentence_a", "sentence_b"),  # SICK (sentence_A, sentence_B: names match ignoring case)
+    ("question", "passage"),  # BoolQ
     ("query", "passage"),
     ("text_a", "text_b"),
+    ("text1", "text2"),
 )
 
 
@@ -126,9 +136,8 @@ def read_examples(
 ) -> Examples:
     """Read labelled (or, with labels_required=False, possibly unlabelled) texts from a bundled
     dataset name, a file, a saved dataset folder or a hub dataset name (its `config`). Pairs of
-    texts come from `text_pair_column`, or from a usual pair of columns (sentence1/sentence2,
-    premise/hypothesis, question/sentence, query/passage, text_a/text_b) when no text column is
-    named."""
+    texts come from `text_pair_column`, or from a usual pair of columns (`PAIR_COLUMNS`) when no
+    text column is named."""
     if source in BUNDLED:
         texts, labels, *pairs = load_bundled(source)
         examples = Examples(
