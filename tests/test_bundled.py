@@ -46,3 +46,16 @@ def test_bundled_model_resolves_to_a_model_folder():
 
     path = Path(resolve_model_path("minilm"))
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+
+
+def test_vader_pairs_scores_each_pair_by_the_ratings_of_its_two_snippets():
+    if package_dir(BUNDLED["vader_pairs"].package) is None:
+        pytest.skip(f"{BUNDLED['vader_pairs'].package} not installed")
+    snippets, ratings = load_bundled("vader_movies")
+    rating = dict(reversed(list(zip(snippets, map(float, ratings), strict=True))))  # first wins
+    firsts, scores, seconds = load_bundled("vader_pairs")
+    assert len(firsts) == len(rating) // 2 == 5301  # two snippets appear twice
+    # Each snippet in at most one pair, so no text is on both sides of a split.
+    assert len(set(firsts) | set(seconds)) == 2 * len(firsts)
+    for a, score, b in zip(firsts, scores, seconds, strict=True):
+        assert float(score) == pytest.approx(rating[b] - rating[a], abs=1e-4)
