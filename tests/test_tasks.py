@@ -179,6 +179,20 @@ def test_each_task_trains_with_its_own_recipe_unless_told(task, tiny_model, tmp_
     assert f"(epochs, learning_rate and reinit_pooler: the {task} default)" in said
 
 
+def test_scored_pairs_train_with_regressions_pair_recipe(tiny_model, tmp_path, capsys):
+    frame = regression_frame(60)
+    frame.insert(1, "text2", regression_frame(60, seed=1).text)  # text1/text2: a usual pair
+    frame.rename(columns={"text": "text1"}).to_csv(tmp_path / "scored.csv", index=False)
+    recipe = Regression.pair_recipe
+    assert recipe != Regression.recipe and not recipe.reinit_pooler
+    capsys.readouterr()
+    config = _recipe_run(tiny_model, tmp_path / "scored.csv", tmp_path / "run")
+    assert (config["epochs"], config["reinit_pooler"]) == (recipe.epochs, False)
+    assert "(epochs, learning_rate and reinit_pooler: the regression default for text pairs)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_what_the_user_gives_wins_over_the_recipe_one_setting_at_a_time(tiny_model, tmp_path):
     data, _ = write_multi_label(tmp_path, n=60)
     # --num_train_epochs: Hugging Face's name for --epochs.

@@ -135,8 +135,8 @@ class TrainConfig:
     per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
     epochs: float | None = opt(
         None,
-        "number of training epochs (default: the task's: 3; multi-label 8, single-label text "
-        "pairs 5)",
+        "number of training epochs (default: the task's: 3; multi-label 8; text pairs 5 under "
+        "single-label and regression)",
         aliases=("num_train_epochs",),
     )
     max_steps: int | None = opt(

@@ -409,7 +409,7 @@ def _evaluate(
 
 
 def _and(names: list[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
+    """Names joined as in prose: a; a and b; a, b and c."""
     return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
 
 
