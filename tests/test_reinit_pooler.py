@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from task_data import pair_frame
 
 from bertft.cli import main
-from bertft.model import reinit_pooler
+from bertft.model import pooler_untrained, reinit_pooler
 from bertft.tasks import SingleLabel
 
 # Families whose classification head reads a pooler (BERT's, ALBERT's, DeBERTa's); the others
@@ -25,6 +25,8 @@ def test_the_pooler_is_drawn_like_a_new_layer_where_there_is_one(arch, tmp_path)
 
     model = AutoModelForSequenceClassification.from_pretrained(build(arch, tmp_path), num_labels=3)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    # Built offline and never trained, as the bundled MiniLM's pooler: its bias all zeros.
+    assert pooler_untrained(model) == (arch in WITH_POOLER)
     drawn = reinit_pooler(model)
     after = dict(model.named_parameters())
     if arch not in WITH_POOLER:
@@ -112,3 +114,23 @@ def test_text_pairs_on_a_model_without_a_pooler_draw_nothing_and_say_so_in_the_c
     assert "has no pre-trained pooler" not in said  # the user did not ask for one
     assert "pooler drawn afresh" not in said
     assert yaml.safe_load((run / "train_config.yaml").read_text())["reinit_pooler"] is False
+
+
+def test_text_pairs_keep_a_pooler_that_was_trained_unless_asked(tiny_model, tmp_path):
+    """BERT's own pooler learnt next-sentence prediction: the pair recipe keeps a pooler whose
+    bias shows training, and draws it only when the user says so."""
+    from safetensors.torch import save_file
+
+    trained = tmp_path / "trained-pooler"
+    trained.mkdir()
+    for file in tiny_model.iterdir():
+        (trained / file.name).write_bytes(file.read_bytes())
+    weights = load_file(trained / "model.safetensors")
+    weights["pooler.dense.bias"] = torch.full_like(weights["pooler.dense.bias"], 0.05)
+    save_file(weights, trained / "model.safetensors", metadata={"format": "pt"})
+
+    kept = _pair_run(trained, tmp_path, "kept")
+    assert _pooler_correlation(kept, trained) > 0.9
+    assert yaml.safe_load((kept / "train_config.yaml").read_text())["reinit_pooler"] is False
+    drawn = _pair_run(trained, tmp_path, "drawn", "--reinit_pooler")
+    assert abs(_pooler_correlation(drawn, trained)) < 0.2

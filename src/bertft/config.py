@@ -187,7 +187,8 @@ class TrainConfig:
         None,
         "start the pooler (the dense layer between [CLS] and the head) from random weights "
         "instead of the pre-trained ones, which models trained for mean pooling never used "
-        "(default: the task's: on for single-label text pairs, else off)",
+        "(default: the task's: on for single-label text pairs where the pooler shows no "
+        "training, else off)",
     )
     metric_for_best_model: str | None = opt(
         None,

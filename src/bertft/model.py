@@ -136,6 +136,26 @@ def load_classifier(model_id: str, task: Task):
         logging.enable_progress_bar()
 
 
+def _pooler(model):
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is None:  # DeBERTa keeps its pooler beside the encoder, not in it
+        pooler = getattr(model, "pooler", None)
+    return pooler
+
+
+def pooler_untrained(model) -> bool:
+    """Whether the loaded pooler shows no training: every bias in it exactly zero, as a new layer
+    starts (the bundled MiniLM's). BERT's own pooler was trained on next-sentence prediction, a
+    pair task, and its bias is not zero. False where there is no pooler."""
+    import torch
+
+    pooler = _pooler(model)
+    if pooler is None:
+        return False
+    biases = [m.bias for m in pooler.modules() if getattr(m, "bias", None) is not None]
+    return bool(biases) and all(torch.count_nonzero(b) == 0 for b in biases)
+
+
 def reinit_pooler(model) -> list[str]:
     """Draw the pre-trained pooler's weights afresh, as the model initialises a new layer
     (normal with the config's initializer_range, zero bias), and return the names of the
@@ -145,9 +165,7 @@ def reinit_pooler(model) -> list[str]:
     DistilBERT's heads are new anyway) return []."""
     import torch
 
-    pooler = getattr(model.base_model, "pooler", None)
-    if pooler is None:  # DeBERTa keeps its pooler beside the encoder, not in it
-        pooler = getattr(model, "pooler", None)
+    pooler = _pooler(model)
     if pooler is None:
         return []
     std = getattr(model.config, "initializer_range", 0.02)

@@ -33,7 +33,8 @@ class SingleLabel:
     recipe = Recipe()
     # MiniLM's pooler shows no training (its bias is all zeros, its weights under half a fresh
     # layer's scale): on trec_pairs one seed in three stayed at chance for an epoch and ended at
-    # 0.77 through it. Drawn afresh, all three learn (docs/benchmarks.md, "Text pairs").
+    # 0.77 through it. Drawn afresh, all three learn (docs/benchmarks.md, "Text pairs"). Only an
+    # untrained pooler is drawn by default (training's _draw_pooler): BERT's learnt pairs.
     pair_recipe = Recipe(epochs=5.0, reinit_pooler=True)
     metric_names = ("accuracy", "f1_macro", "f1_weighted")
     answer_key = "label"

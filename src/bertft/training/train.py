@@ -23,7 +23,7 @@ from bertft.data.load import Examples, LabeledSplits, load_splits
 from bertft.errors import Interrupted
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
-from bertft.model import load_classifier, load_tokenizer, reinit_pooler
+from bertft.model import load_classifier, load_tokenizer, pooler_untrained, reinit_pooler
 from bertft.reporting.hub import check_repository_id, push_folder
 from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
 from bertft.training.checkpoint import SaveGuard, StepSeeder, prepare_run
@@ -91,12 +91,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
 
     set_seed(cfg.seed)
     model = load_classifier(cfg.model_id, task)
-    if cfg.reinit_pooler and not reinit_pooler(model):
-        cfg = dataclasses.replace(cfg, reinit_pooler=False)  # nothing was drawn
-        if "reinit_pooler" not in defaulted:  # the user asked (the recipe just has no use for it)
-            _say_once(
-                f"--reinit_pooler: {cfg.model_id} has no pre-trained pooler; its head is all new"
-            )
+    cfg = _draw_pooler(cfg, model, asked="reinit_pooler" not in defaulted)
     # Saved with every checkpoint and the model: predict, export and serve read texts this way.
     setattr(model.config, ENCODER_KEY, encoder.to_dict())
     if cfg.freeze_embeddings:
@@ -199,6 +194,17 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
     for split, dataset in (("train", train_set), ("validation", eval_set)):
         capped = encoder.cap_note() if split == "train" else ""
         _say(f"{split}: {cut_stats(dataset).describe()}{capped}")
+
+
+def _draw_pooler(cfg: TrainConfig, model, asked: bool) -> TrainConfig:
+    """Draw the pooler afresh where cfg says so: always when the user asked, and only a pooler
+    that shows no training when the task's recipe did (a trained one, such as BERT's, stays).
+    The config returned says whether it was drawn."""
+    if cfg.reinit_pooler and (asked or pooler_untrained(model)) and reinit_pooler(model):
+        return cfg
+    if cfg.reinit_pooler and asked:
+        _say_once(f"--reinit_pooler: {cfg.model_id} has no pre-trained pooler; its head is all new")
+    return dataclasses.replace(cfg, reinit_pooler=False)
 
 
 def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveGuard, **hooks):
