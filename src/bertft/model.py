@@ -160,9 +160,9 @@ def reinit_pooler(model) -> list[str]:
     """Draw the pre-trained pooler's weights afresh, as the model initialises a new layer
     (normal with the config's initializer_range, zero bias), and return the names of the
     parameters drawn. Sentence-embedding models such as all-MiniLM-L6-v2 were trained with mean
-    pooling, so their pooler holds weights from before that training (on MiniLM and trec those
-    were still the better start: docs/benchmarks.md). Models without one (RoBERTa's and
-    DistilBERT's heads are new anyway) return []."""
+    pooling, so their pooler never learnt (on MiniLM those weights were still the better start
+    for single texts, a new draw for text pairs: docs/benchmarks.md). Models without one
+    (RoBERTa's and DistilBERT's heads are new anyway) return []."""
     import torch
 
     pooler = _pooler(model)
