@@ -171,8 +171,10 @@ def _vader_pairs(root: Path) -> PairRows:
 
     texts, ratings = _vader("movieReviewSnippets_GroundTruth.txt")(root)
     # Two snippets appear twice; in two pairs they could sit on both sides of the split.
-    first = {text: i for i, text in reversed(list(enumerate(texts)))}
-    order = sorted(first.values())
+    first: dict[str, int] = {}
+    for i, text in enumerate(texts):
+        first.setdefault(text, i)
+    order = list(first.values())
     random.Random(0).shuffle(order)
     firsts, seconds, scores = [], [], []
     for i, j in zip(order[0::2], order[1::2], strict=False):  # an odd one out stays unpaired
