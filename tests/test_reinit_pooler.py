@@ -116,7 +116,7 @@ def test_text_pairs_on_a_model_without_a_pooler_draw_nothing_and_say_so_in_the_c
     assert yaml.safe_load((run / "train_config.yaml").read_text())["reinit_pooler"] is False
 
 
-def test_text_pairs_keep_a_pooler_that_was_trained_unless_asked(tiny_model, tmp_path):
+def test_text_pairs_keep_a_pooler_that_was_trained_unless_asked(tiny_model, tmp_path, capsys):
     """BERT's own pooler learnt next-sentence prediction: the pair recipe keeps a pooler whose
     bias shows training, and draws it only when the user says so."""
     from safetensors.torch import save_file
@@ -129,7 +129,9 @@ def test_text_pairs_keep_a_pooler_that_was_trained_unless_asked(tiny_model, tmp_
     weights["pooler.dense.bias"] = torch.full_like(weights["pooler.dense.bias"], 0.05)
     save_file(weights, trained / "model.safetensors", metadata={"format": "pt"})
 
+    capsys.readouterr()
     kept = _pair_run(trained, tmp_path, "kept")
+    assert "pooler kept (it shows training" in capsys.readouterr().err
     assert _pooler_correlation(kept, trained) > 0.9
     assert yaml.safe_load((kept / "train_config.yaml").read_text())["reinit_pooler"] is False
     drawn = _pair_run(trained, tmp_path, "drawn", "--reinit_pooler")

@@ -61,7 +61,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     task = splits.task
     metric = check_metric(task, cfg.metric_for_best_model)
     args.metric_for_best_model, args.greater_is_better = metric, greater_is_better(metric)
-    recipe = task.pair_recipe if splits.train.pair_column else task.recipe
+    recipe = _recipe(splits)
     defaulted = [name for name in RECIPE_SETTINGS if getattr(cfg, name) is None]
     # The card and train_config.yaml name the metric and recipe used, not "the task's default".
     cfg = dataclasses.replace(
@@ -189,11 +189,18 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
     pairs = " for text pairs" if splits.train.pair_column else ""
     chosen = f" ({_and(defaulted)}: the {task.name} default{pairs})" if defaulted else ""
     pooler = ", pooler drawn afresh" if cfg.reinit_pooler else ""
+    if not cfg.reinit_pooler and "reinit_pooler" in defaulted and _recipe(splits).reinit_pooler:
+        pooler = ", pooler kept (it shows training, or the model has none)"
     _say(f"{cfg.epochs:g} epochs at learning rate {cfg.learning_rate:g}{pooler}{chosen}")
     _say(f"long texts: {encoder.spec.strategy} ({why})")
     for split, dataset in (("train", train_set), ("validation", eval_set)):
         capped = encoder.cap_note() if split == "train" else ""
         _say(f"{split}: {cut_stats(dataset).describe()}{capped}")
+
+
+def _recipe(splits: LabeledSplits):
+    """The task's training recipe for these texts: its own, or its one for text pairs."""
+    return splits.task.pair_recipe if splits.train.pair_column else splits.task.recipe
 
 
 def _draw_pooler(cfg: TrainConfig, model, asked: bool) -> TrainConfig:
