@@ -4,6 +4,8 @@ Every run is a fresh `python -m bertft train` process with the recipe's flags gi
 change of defaults never changes what a recipe means). Each finished run appends one JSON line to
 bench/results/accuracy_<model>.jsonl; a run already there is skipped, so an interrupted study
 continues where it stopped. `--table` prints mean ± spread (sample standard deviation) per recipe.
+Where a bundled test set belongs to the dataset (`trec_test` for `trec`), each trained model is
+also evaluated on it (`bertft evaluate`), and the row keeps those scores beside validation's.
 
     python bench/accuracy.py --model minilm --datasets trec \
         --recipes old ls0.1 --seeds 1 2 3
@@ -22,6 +24,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from bertft.data.bundled import BUNDLED
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -86,9 +90,11 @@ def run_one(model: str, dataset: str, recipe: str, seed: int, extra: list[str]) 
         if done.returncode != 0:
             raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
         metrics = json.loads((out / "metrics.json").read_text())
+        tested = evaluate_on_test(out, dataset)
         shutil.rmtree(out, ignore_errors=True)
     task = metrics.get("task", "single_label")
     names = HEADLINE[task]
+    test = {"test_scores": {n: tested[n] for n in names}, "test_texts": tested["samples"]}
     per_epoch = [
         round(e[f"eval_{names[0]}"], 4) for e in metrics["history"] if f"eval_{names[0]}" in e
     ]
@@ -100,6 +106,7 @@ def run_one(model: str, dataset: str, recipe: str, seed: int, extra: list[str]) 
         "seed": seed,
         "task": task,
         "scores": {name: metrics["validation"][name] for name in names},
+        **(test if tested else {}),
         "validation_texts": metrics["data"]["samples"]["validation"],
         "train_texts": metrics["train"]["samples"],
         f"eval_{names[0]}_per_epoch": per_epoch,
@@ -109,6 +116,25 @@ def run_one(model: str, dataset: str, recipe: str, seed: int, extra: list[str]) 
         "hardware": metrics["hardware"],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def test_set(dataset: str) -> str | None:
+    """The bundled test set that goes with `dataset`, if there is one."""
+    return f"{dataset}_test" if f"{dataset}_test" in BUNDLED else None
+
+
+def evaluate_on_test(model: Path, dataset: str) -> dict | None:
+    """`bertft evaluate` of a trained model on the dataset's bundled test set: its metrics."""
+    test = test_set(dataset)
+    if test is None:
+        return None
+    out = model / "test"
+    cmd = [sys.executable, "-m", "bertft", "evaluate", "--model", str(model), "--data", test,
+           "--output_dir", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
+    return json.loads((out / "metrics.json").read_text())
 
 
 def results_file(model: str) -> Path:
@@ -128,7 +154,15 @@ def load(model: str) -> list[dict]:
     path = results_file(model)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # A run done again (to add its test scores) replaces the earlier one.
+    latest = {(r["dataset"], r["recipe"], r["seed"]): r for r in rows}
+    return list(latest.values())
+
+
+def finished(row: dict) -> bool:
+    """Recorded with everything a run now gives: test scores where the dataset has a test set."""
+    return "test_scores" in row or test_set(row["dataset"]) is None
 
 
 def table(rows: list[dict], baseline: str = "old") -> str:
@@ -146,6 +180,8 @@ def table(rows: list[dict], baseline: str = "old") -> str:
     for (dataset, recipe), rs in sorted(groups.items()):
         names = list(rs[0]["scores"])
         cells = [f"{name} {_mean_spread([r['scores'][name] for r in rs])}" for name in names]
+        if all("test_scores" in r for r in rs):
+            cells[-1] += f"; test {names[0]} {_mean_spread([r['test_scores'][names[0]] for r in rs])}"
         base = {r["seed"]: r for r in groups.get((dataset, baseline), [])}
         paired = [r["scores"][names[0]] - base[r["seed"]]["scores"][names[0]]
                   for r in rs if r["seed"] in base]  # fmt: skip
@@ -183,7 +219,7 @@ def main() -> None:
         print(table(load(args.model)))
         return
     RESULTS.mkdir(exist_ok=True)
-    done = {(r["dataset"], r["recipe"], r["seed"]) for r in load(args.model)}
+    done = {(r["dataset"], r["recipe"], r["seed"]) for r in load(args.model) if finished(r)}
     for dataset in args.datasets:
         for recipe in args.recipes:
             for seed in args.seeds:
