@@ -181,7 +181,8 @@ def table(rows: list[dict], baseline: str = "old") -> str:
         names = list(rs[0]["scores"])
         cells = [f"{name} {_mean_spread([r['scores'][name] for r in rs])}" for name in names]
         if all("test_scores" in r for r in rs):
-            cells[-1] += f"; test {names[0]} {_mean_spread([r['test_scores'][names[0]] for r in rs])}"
+            tested = [r["test_scores"][names[0]] for r in rs]
+            cells[-1] += f"; test {names[0]} {_mean_spread(tested)}"
         base = {r["seed"]: r for r in groups.get((dataset, baseline), [])}
         paired = [r["scores"][names[0]] - base[r["seed"]]["scores"][names[0]]
                   for r in rs if r["seed"] in base]  # fmt: skip
