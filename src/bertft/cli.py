@@ -280,10 +280,12 @@ def _evaluate(settings: EvaluateSettings) -> int:
             file=sys.stderr,
         )
     print(f"long texts: {CutStats.from_dict(report['long_texts']).describe()}", file=sys.stderr)
-    print(task_of(settings.model, settings.backend).format_report(report))
+    task = task_of(settings.model, settings.backend)
+    print(task.format_report(report))
     print(
-        f"\n{report['samples']} texts, {report['samples_per_second']} texts/s; "
-        f"written to {report['output_dir']} (open report.html there)"
+        f"\n{settings.data}: {task.headline(report)} on {report['samples']:,} texts "
+        f"({report['samples_per_second']} texts/s); written to {report['output_dir']} "
+        f"(open report.html there)"
     )
     return 0
 

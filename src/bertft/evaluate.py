@@ -12,7 +12,7 @@ import numpy as np
 from bertft.data.load import Examples, read_examples, stratified_sample
 from bertft.errors import BertftError
 from bertft.files import write_json
-from bertft.inference.classifier import Classifier, saved_pair_column
+from bertft.inference.classifier import Classifier, saved_columns
 from bertft.reporting.report import ReportData, write_report
 from bertft.tasks import TaskSettings
 
@@ -54,8 +54,6 @@ def evaluate(
     if held_out is not None:
         examples = held_out
     else:
-        if text_pair_column is None and text_column is None:
-            text_pair_column = saved_pair_column(_folder(model))
         examples = read_examples(
             data,
             text_column,
@@ -63,6 +61,7 @@ def evaluate(
             strict=strict,
             split=split,
             text_pair_column=text_pair_column,
+            preferred=saved_columns(_folder(model)),
         )
     if max_samples is not None:
         examples = stratified_sample(examples, max_samples, seed=0)

@@ -19,10 +19,10 @@ import numpy as np
 from bertft.data.load import (
     FILE_FORMATS,
     LABEL_COLUMNS,
-    PAIR_COLUMNS,
     TEXT_COLUMNS,
     Examples,
     find_column,
+    usual_pair,
 )
 from bertft.errors import BertftError
 
@@ -43,9 +43,9 @@ class ArrowExamples:
     origin: str
     text_column: str
     header: bool  # a CSV/TSV: row N sits on line N+1
+    label_column: str | None = None
     pairs = None  # pairs of texts are never read through Arrow
     pair_column = None
-    label_column = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -59,6 +59,7 @@ class ArrowExamples:
             self.origin,
             self.text_column,
             self.header,
+            self.label_column,
         )
 
     def row_name(self, row: int) -> str:
@@ -72,7 +73,7 @@ class ArrowExamples:
         """As plain in-memory `Examples` (for the validation and test sets)."""
         texts = [_text(t) for t in self.dataset["text"]]
         labels = [str(x) for x in self.labels]
-        return Examples(texts, labels, self.origin, self.rows, self.text_column)
+        return Examples(texts, labels, self.origin, self.rows, self.text_column, self.label_column)
 
 
 def _text(value) -> str:
@@ -123,8 +124,7 @@ def read_arrow(
         cause = str(e.__cause__ or e).splitlines()[0] if str(e.__cause__ or e) else ""
         raise BertftError(f"{path}: could not be read as {fmt.upper()} ({cause})") from None
     names = list(loaded.column_names)
-    lower = {n.lower() for n in names}
-    found_pair = text_column is None and any(a in lower and b in lower for a, b in PAIR_COLUMNS)
+    found_pair = text_column is None and usual_pair(names) is not None
     if text_pair_column is not None or found_pair:
         return None
     frame = _names_only(names)
@@ -139,7 +139,8 @@ def read_arrow(
         dataset = dataset.select(keep)
         codes = codes[keep]
     labels = np.asarray(label_names)[codes]
-    return ArrowExamples(dataset, labels, keep.astype(np.int64), str(path), text_col, header)
+    rows = keep.astype(np.int64)
+    return ArrowExamples(dataset, labels, rows, str(path), text_col, header, label_col)
 
 
 def _names_only(names: list[str]):

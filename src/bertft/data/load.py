@@ -80,6 +80,28 @@ PAIR_COLUMNS = (
 )
 
 
+COLUMNS_KEY = "bertft_columns"  # config.json: the column names of the data a model trained on
+
+
+def columns_record(examples: Examples) -> dict[str, str | None]:
+    """What a model keeps under `COLUMNS_KEY`: its training data's text, second-text and label
+    columns, so that predict and evaluate find them in files shaped like the training file."""
+    return {
+        "text": examples.text_column,
+        "text_pair": examples.pair_column,
+        "label": examples.label_column,
+    }
+
+
+def trained_columns(config: dict[str, Any]) -> dict[str, str]:
+    """The columns a model's config.json says its training data had (kind -> name); empty for
+    models made before bertft kept them."""
+    saved = config.get(COLUMNS_KEY)
+    if not isinstance(saved, dict):
+        return {}
+    return {kind: name for kind, name in saved.items() if isinstance(name, str)}
+
+
 @dataclass
 class Examples:
     """Texts (and their second texts, for pairs) and (optionally) their labels, with where
@@ -133,11 +155,13 @@ def read_examples(
     split: str = "train",
     config: str | None = None,
     text_pair_column: str | None = None,
+    preferred: dict[str, str] | None = None,
 ) -> Examples:
     """Read labelled (or, with labels_required=False, possibly unlabelled) texts from a bundled
     dataset name, a file, a saved dataset folder or a hub dataset name (its `config`). Pairs of
     texts come from `text_pair_column`, or from a usual pair of columns (`PAIR_COLUMNS`) when no
-    text column is named."""
+    text column is named. `preferred` (kind -> name, a model's `trained_columns`) names the
+    columns to take where the user names none and the data has them."""
     if source in BUNDLED:
         texts, labels, *pairs = load_bundled(source)
         examples = Examples(
@@ -153,6 +177,10 @@ def read_examples(
             raise BertftError(f"--text_pair_column: the bundled dataset '{source}' has no pairs")
     else:
         frame, origin, rows = _read_table(source, split, config)
+        if preferred:
+            text_column, text_pair_column, label_column = _prefer(
+                frame, preferred, text_column, text_pair_column, label_column
+            )
         columns = _columns(frame, origin, text_column, text_pair_column, label_column)
         examples = _from_frame(frame, origin, rows, *columns, labels_required)
     return _check(examples, strict)
@@ -352,18 +380,13 @@ def _columns(
 ) -> tuple[str | None, str | None, str | None]:
     """(text column, pair column or None, label column as asked): a usual pair of columns is
     taken as a pair when the user named neither."""
-    if text_column is None and pair_column is None:
-        lower = {str(c).lower(): str(c) for c in frame.columns}
-        for first, second in PAIR_COLUMNS:
-            if first in lower and second in lower:
-                log.info(
-                    "%s: reading pairs of texts from columns '%s' and '%s' "
-                    "(--text_column for one text)",
-                    origin,
-                    lower[first],
-                    lower[second],
-                )
-                return lower[first], lower[second], label_column
+    if text_column is None and pair_column is None and (usual := usual_pair(frame.columns)):
+        log.info(
+            "%s: reading pairs of texts from columns '%s' and '%s' (--text_column for one text)",
+            origin,
+            *usual,
+        )
+        return *usual, label_column
     if pair_column is not None:
         find_column(frame, pair_column, (), "text_pair", origin, required=True)
         if text_column is None:  # the usual partner of a usual second column
@@ -371,6 +394,33 @@ def _columns(
             partner = dict((b, a) for a, b in PAIR_COLUMNS).get(pair_column.lower())
             text_column = lower.get(partner) if partner else None
     return text_column, pair_column, label_column
+
+
+def _prefer(
+    frame: pd.DataFrame,
+    preferred: dict[str, str],
+    text_column: str | None,
+    pair_column: str | None,
+    label_column: str | None,
+) -> tuple[str | None, str | None, str | None]:
+    """The columns a model trained on, where the user named none and the frame has them: a file
+    shaped like the training file needs no flags, whatever its columns are called."""
+    present = {kind: name for kind, name in preferred.items() if name in frame.columns}
+    return (
+        text_column or present.get("text"),
+        pair_column or present.get("text_pair"),
+        label_column or present.get("label"),
+    )
+
+
+def usual_pair(columns) -> tuple[str, str] | None:
+    """The first of the usual pairs of columns (`PAIR_COLUMNS`) that `columns` hold, as named
+    there."""
+    lower = {str(c).lower(): str(c) for c in columns}
+    for first, second in PAIR_COLUMNS:
+        if first in lower and second in lower:
+            return lower[first], lower[second]
+    return None
 
 
 def _from_frame(

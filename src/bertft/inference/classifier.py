@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,6 +142,7 @@ class Classifier:
         device: str = "cpu",
         threads: int | None = None,
         task: Task | None = None,
+        columns: dict[str, str] | None = None,
     ):
         from bertft.tasks import SingleLabel
 
@@ -157,6 +159,8 @@ class Classifier:
         self.source = source  # the folder or file loaded, for messages and /info
         self.device = device  # where the forward passes run
         self.threads = threads  # compute threads of one forward pass, where known
+        # The training data's columns (text, text_pair, label): what files are searched for.
+        self.columns = columns or {}
 
     @classmethod
     def from_pretrained(
@@ -225,6 +229,7 @@ class Classifier:
             device=device,
             threads=threads,
             task=task_from_config(config),
+            columns=model_columns(config.to_dict()),
         )
 
     @classmethod
@@ -239,6 +244,7 @@ class Classifier:
             batch_size=batch_size,
             device=str(model.device),
             task=task_from_config(config),
+            columns=model_columns(config.to_dict()),
         )
 
     def __call__(self, texts: str | Sequence[str], top_k: int | None = 1) -> list:
@@ -412,10 +418,10 @@ class Classifier:
         return out
 
 
-def saved_pair_column(folder: Path) -> str | None:
-    """The pair column a model folder (or the training folder of an ONNX export) was trained
-    with, read from its config.json alone: how evaluate finds the second texts in a file before
-    loading the model. None for a model of single texts."""
+def saved_columns(folder: Path) -> dict[str, str]:
+    """The columns of the data a model folder (or the training folder of an ONNX export) was
+    trained on, read from its config.json alone: how evaluate finds them in a file before
+    loading the model."""
     import json
 
     for candidate in (Path(folder), Path(folder) / "onnx"):
@@ -423,8 +429,17 @@ def saved_pair_column(folder: Path) -> str | None:
             config = json.loads((candidate / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        return saved_pair(config)
-    return None
+        return model_columns(config)
+    return {}
+
+
+def model_columns(config: dict[str, Any]) -> dict[str, str]:
+    """Kind (text, text_pair, label) -> the column name training read; models made before
+    bertft kept them still name their pair column."""
+    from bertft.data.load import trained_columns
+
+    pair = saved_pair(config)
+    return trained_columns(config) | ({"text_pair": pair} if pair else {})
 
 
 def answers(

@@ -139,6 +139,7 @@ def _parity_texts(settings: ExportSettings, reference) -> tuple[list, list | Non
         settings.label_column,
         split=settings.split,
         text_pair_column=settings.text_pair_column,
+        preferred=reference.columns,
     )
     task = reference.task
     separator = getattr(task, "separator", None)

@@ -84,7 +84,7 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
     pair_column = _pair_column(source, job, clf)
-    text_column, kept = _columns(source, job, pair_column)
+    text_column, kept = _columns(source, job, clf, pair_column)
     identity = _identity(clf, job, text_column) | {"text_pair_column": pair_column}
     marker = _Marker(Path(job.output), identity) if job.output else None
     done = marker.start(job.overwrite) if marker else {"rows": 0}
@@ -189,15 +189,20 @@ def _predict_chunk(
 # --- columns ----------------------------------------------------------------------------------
 
 
-def _columns(source: Path, job: FileJob, pair_column: str | None = None) -> tuple[str, list[str]]:
-    """The text column (for a pair model by default the usual partner of its pair column, as
-    in training) and the user's columns to carry into the output."""
+def _columns(
+    source: Path, job: FileJob, clf, pair_column: str | None = None
+) -> tuple[str, list[str]]:
+    """The text column (by default the one the model trained on, where the file has it; for a
+    pair model else the usual partner of its pair column) and the user's columns to carry into
+    the output."""
     import pandas as pd
 
     from bertft.data.load import PAIR_COLUMNS, TEXT_COLUMNS, find_column
 
     columns = columns_of(source)
     named = job.text_column
+    if named is None and clf.columns.get("text") in columns:  # the training file's column
+        named = clf.columns["text"]
     if named is None and pair_column is not None:
         partner = {b: a for a, b in PAIR_COLUMNS}.get(pair_column.lower())
         named = next((c for c in columns if partner and c.lower() == partner), None)
@@ -227,18 +232,21 @@ def _answer_fields(clf, top_k: int) -> list[str]:
 
 def _pair_column(source: Path, job: FileJob, clf) -> str | None:
     """The second-text column of a pair model: --text_pair_column, or the one it was trained
-    with; refused when the file lacks it or the model reads single texts."""
+    with, else a usual pair's second (as evaluate reads them); refused when the file has none
+    or the model reads single texts."""
     import pandas as pd
 
-    from bertft.data.load import find_column
+    from bertft.data.load import find_column, usual_pair
 
     column = job.text_pair_column or clf.pair_column
     if column is None:
         return None
     if clf.pair_column is None:
         raise BertftError(f"--text_pair_column {column}: the model reads single texts")
-    frame = pd.DataFrame(columns=columns_of(source))
-    return find_column(frame, column, (), "text_pair", str(source), True)
+    columns = columns_of(source)
+    if job.text_pair_column is None and column not in columns and (usual := usual_pair(columns)):
+        return usual[1]
+    return find_column(pd.DataFrame(columns=columns), column, (), "text_pair", str(source), True)
 
 
 def _renamed(column: str) -> str:

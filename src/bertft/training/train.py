@@ -19,7 +19,7 @@ import yaml
 from bertft.config import TrainConfig
 from bertft.data.encoding import ENCODER_KEY, TextEncoder, training_encoder
 from bertft.data.features import cut_stats, tokenize_cached
-from bertft.data.load import Examples, LabeledSplits, load_splits
+from bertft.data.load import COLUMNS_KEY, Examples, LabeledSplits, columns_record, load_splits
 from bertft.errors import Interrupted
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
@@ -92,8 +92,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     set_seed(cfg.seed)
     model = load_classifier(cfg.model_id, task)
     cfg = _draw_pooler(cfg, model, asked="reinit_pooler" not in defaulted)
-    # Saved with every checkpoint and the model: predict, export and serve read texts this way.
+    # Saved with every checkpoint and the model: predict, export and serve read texts this way,
+    # and predict and evaluate look for the training file's columns first.
     setattr(model.config, ENCODER_KEY, encoder.to_dict())
+    setattr(model.config, COLUMNS_KEY, columns_record(splits.train))
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     cache = checkpoints / "tokenized"
