@@ -267,3 +267,18 @@ def test_freeze_embeddings_keeps_the_word_embeddings_and_still_learns(tiny_model
         assert not after[f"bert.{other}"].equal(before[other])
     # Random tiny embeddings carry less than pre-trained ones: it learns, if less than in full.
     assert json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] >= 0.6
+
+
+def test_a_test_set_of_another_size_than_validation_is_evaluated(tiny_model, tmp_path, capsys):
+    """The Trainer's per-epoch metrics know the validation set's windows; the test set (30
+    texts against validation's 48) is reported on its own, in metrics.json and the card."""
+    data, test = tmp_path / "topics.csv", tmp_path / "test.jsonl"
+    topic_frame(240).to_csv(data, index=False)
+    topic_frame(30, seed=5).to_json(test, orient="records", lines=True)
+    out = tmp_path / "run"
+    assert main(tiny_train_args(tiny_model, data, out, "--test_data", str(test))) == 0
+    assert "; test accuracy" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["validation"]["samples"], metrics["test"]["samples"]) == (48, 30)
+    assert sum(map(sum, metrics["test"]["confusion_matrix"]["matrix"])) == 30
+    assert "| metric | validation | test |" in (out / "README.md").read_text()

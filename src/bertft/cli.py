@@ -232,8 +232,10 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
         validation, out = result.metrics["validation"], result.output_dir
         task = task_of(str(out))  # the task the run trained, from the saved model
         print(task.format_report(validation))
+        test = result.metrics.get("test")
+        tested = f"; test {task.headline(test)}" if test else ""
         print(
-            f"validation {task.headline(validation)}; model saved to {out} "
+            f"validation {task.headline(validation)}{tested}; model saved to {out} "
             f"(report: {out / 'report.html'})"
         )
     return 0

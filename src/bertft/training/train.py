@@ -407,7 +407,13 @@ def _evaluate(
     chunked text's windows are pooled into one row of logits before the task's scores). On the
     validation set (`calibrate`), the task first chooses what it decides by (e.g. one
     threshold per label)."""
-    output = trainer.predict(dataset, metric_key_prefix="eval")
+    # The Trainer's own metrics are bound to the validation set's windows (`_metrics_per_text`);
+    # a test set of another size would break them, and the report below is computed here anyway.
+    compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
+    try:
+        output = trainer.predict(dataset, metric_key_prefix="eval")
+    finally:
+        trainer.compute_metrics = compute_metrics
     positions = np.asarray(dataset.select_columns(["position"])[:]["position"])
     logits, _ = per_text(_logits(output.predictions), output.label_ids, positions, pooling)
     scores = task.scores(logits)
