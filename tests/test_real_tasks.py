@@ -88,8 +88,10 @@ def test_pairs_on_trec_pairs(tmp_path_factory, capsys):
     plain = pipeline("text-classification", model=str(out))
     for row, pair in zip(rows, [b, c], strict=True):
         answer = plain({"text": a, "text_pair": pair})
-        assert answer["label"] == row["label"]
-        assert answer["score"] == pytest.approx(row["score"], abs=0.01)  # bf16 against fp32
+        # bf16 against fp32: the same answer, unless both sit within the tolerance of a tie.
+        assert answer["label"] == row["label"] or abs(answer["score"] - 0.5) < 0.01, answer
+        same = answer["score"] if answer["label"] == row["label"] else 1 - answer["score"]
+        assert same == pytest.approx(row["score"], abs=0.01)
 
 
 def test_regression_on_vader_movies(tmp_path_factory, capsys):
