@@ -197,6 +197,28 @@ def test_resume_refuses_a_changed_label_map(setup, tmp_path, capsys):
     assert "labels: ['food', 'sports', 'weather'] then, ['cooking', 'sports', 'weather'] now" in err
 
 
+def test_resume_refuses_a_changed_schedule_but_not_a_checkpoint_without_one(
+    setup, tmp_path, capsys
+):
+    """A checkpoint restores the optimizer and the scheduler's base rate: a new learning rate
+    would be ignored (and recorded as used), so it is refused; checkpoints from before the
+    schedule was recorded resume as they did."""
+    model, _, _, _ = setup
+    data = tmp_path / "d.csv"
+    topic_frame(60).to_csv(data, index=False)
+    out = tmp_path / "run"
+    assert main(tiny_train_args(model, data, out, "--epochs", "1")) == 0
+    (out / "metrics.json").unlink()  # as if it had been interrupted
+    assert main(tiny_train_args(model, data, out, "--epochs", "1", "--learning_rate", "1e-3")) == 2
+    assert "learning_rate: 0.005 then, 0.001 now" in capsys.readouterr().err
+    run_file = out / "checkpoints" / "run.json"
+    run = json.loads(run_file.read_text())
+    del run["schedule"]
+    run_file.write_text(json.dumps(run))
+    assert main(tiny_train_args(model, data, out, "--epochs", "1")) == 0
+    assert "resuming from" in capsys.readouterr().err
+
+
 def test_partial_checkpoint_is_never_picked(tmp_path):
     from bertft.training.checkpoint import last_whole_checkpoint
 

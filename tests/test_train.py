@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -111,6 +112,20 @@ def test_evaluate_on_the_training_data_uses_the_part_held_out(trained, tmp_path,
     assert main(["evaluate", "--model", str(trained), *flags]) == 0
     report = json.loads((every / "metrics.json").read_text())
     assert not report["held_out_from_training"] and report["samples"] == 240
+
+
+def test_the_held_out_part_is_found_from_any_directory(tiny_model, tmp_path, monkeypatch):
+    """Training named its file relative to where it ran; evaluate, run from elsewhere and
+    naming the file another way, still sees that it is the training data."""
+    topic_frame(240).to_csv(tmp_path / "topics.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(tiny_train_args(tiny_model, "topics.csv", "run", "--epochs", "1")) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    flags = ["--data", "../topics.csv", "--output_dir", "eval"]
+    assert main(["evaluate", "--model", "../run", *flags]) == 0
+    report = json.loads(Path("eval/metrics.json").read_text())
+    assert report["held_out_from_training"] and report["samples"] == 48
 
 
 def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -149,8 +150,8 @@ def _write_predictions(path: Path, examples: Examples, answers: list[dict[str, A
 
 def _held_out_part(model: str | Path, data: str) -> Examples | None:
     """The texts of `data` that training held out for validation, when `data` is what the
-    model was trained on (from its train_config.yaml) and no separate validation set was
-    given; else None."""
+    model was trained on (from its train_config.yaml, and metrics.json's absolute path of the
+    file) and no separate validation set was given; else None."""
     from bertft.config import load_yaml, train_config_from
     from bertft.data.load import load_splits
 
@@ -164,9 +165,19 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
         cfg = train_config_from(load_yaml(path), str(path))
     except BertftError:  # written by another version: evaluate the rows as asked
         return None
-    if cfg.data.validation_data or not _same_source(cfg.data.data, data):
+    # train_config.yaml keeps the path as given, relative to where training ran.
+    trained_on = _trained_file(path.parent) or cfg.data.data
+    if cfg.data.validation_data or not _same_source(trained_on, data):
         return None
-    return load_splits(cfg.data, cfg.seed).validation
+    return load_splits(dataclasses.replace(cfg.data, data=data), cfg.seed).validation
+
+
+def _trained_file(folder: Path) -> str | None:
+    """The absolute path of the file a training run read, from its metrics.json."""
+    try:
+        return json.loads((folder / "metrics.json").read_text())["data"].get("file")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
 
 
 def _folder(model: str | Path) -> Path:

@@ -110,15 +110,32 @@ def prepare_run(
     return None
 
 
+# Keys of run.json that older checkpoints lack: those still resume, unchecked on these.
+RECORDED_LATER = ("schedule",)
+
+
+def _difference(key: str, then: Any, now: Any) -> str:
+    """One difference, setting by setting where both are dicts (the schedule)."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        names = [n for n in {**then, **now} if then.get(n) != now.get(n)]
+        return "; ".join(f"{n}: {then.get(n)!r} then, {now.get(n)!r} now" for n in names)
+    return f"{key}: {then!r} then, {now!r} now"
+
+
 def check_same_run(checkpoints: Path, run: dict[str, Any]) -> None:
     path = checkpoints / RUN_FILE
     if not path.exists():
         return
     before = json.loads(path.read_text())
-    # Both ways: a key only one side has (class weights then, none now) is a difference too.
-    differ = [k for k in {**before, **run} if before.get(k) != run.get(k)]
+    # Both ways: a key only one side has (class weights then, none now) is a difference too,
+    # except what runs made before bertft recorded it cannot have said.
+    differ = [
+        k
+        for k in {**before, **run}
+        if before.get(k) != run.get(k) and not (k in RECORDED_LATER and k not in before)
+    ]
     if differ:
-        detail = "; ".join(f"{k}: {before.get(k)!r} then, {run.get(k)!r} now" for k in differ)
+        detail = "; ".join(_difference(k, before.get(k), run.get(k)) for k in differ)
         raise BertftError(
             f"{checkpoints}: its checkpoints come from a different run ({detail}); "
             f"pass --resume never --overwrite_output_dir to start over"

@@ -35,6 +35,19 @@ from bertft.windows import per_text
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
+# The settings a resumed run must share with its checkpoints (`_run_identity`).
+SCHEDULE_SETTINGS = (
+    "learning_rate",
+    "epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_ratio",
+    "weight_decay",
+    "max_grad_norm",
+    "freeze_embeddings",
+)
+
 RECIPE_SETTINGS = ("epochs", "learning_rate", "reinit_pooler")  # None: the task's recipe decides
 
 
@@ -448,10 +461,13 @@ def _run_identity(
     class_weights: dict[str, float] | None,
     encoder: TextEncoder,
 ) -> dict[str, Any]:
-    """What must be the same for a checkpoint to be resumed: model, data, labels, loss, and
-    how texts become windows."""
+    """What must be the same for a checkpoint to be resumed: model, data, labels, loss, how
+    texts become windows, and the optimisation schedule."""
     return {
         "model_id": cfg.model_id,
+        # A checkpoint restores the optimizer and the scheduler's base rate, so a new learning
+        # rate would be ignored and new epochs or batches would bend the schedule: refused.
+        "schedule": {name: getattr(cfg, name) for name in SCHEDULE_SETTINGS},
         "data": cfg.data.data,
         "validation_data": cfg.data.validation_data,
         "text_column": cfg.data.text_column,
@@ -500,11 +516,19 @@ def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
                 counts[split] = found
     return {
         "data": cfg.data.data,
+        # The file itself, wherever `evaluate` is run from (its held-out part is found by it).
+        **_file_path(cfg.data.data),
         "validation_data": cfg.data.validation_data or f"{cfg.data.validation_split:.0%} split",
         "test_data": cfg.data.test_data,
         "samples": samples,
         "label_counts": counts or None,
     }
+
+
+def _file_path(data: str) -> dict[str, str]:
+    """{"file": the absolute path} when `data` names a file, else nothing."""
+    path = Path(data).expanduser()
+    return {"file": str(path.resolve())} if path.is_file() else {}
 
 
 def _save_outputs(
