@@ -118,3 +118,22 @@ def test_serve_defaults_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("BERTFT_PORT", "eighty")
     with pytest.raises(BertftError, match=r"\$BERTFT_PORT: 'port' must be int, got 'eighty'"):
         env_defaults(ServeSettings)
+
+
+def test_two_text_column_names_are_a_pair_and_more_are_refused():
+    """run_classification.py takes `--text_column_names a,b`; here two names are a pair."""
+    cfg = train_config_from({"text_column_names": "question1,question2"})
+    assert (cfg.data.text_column, cfg.data.text_pair_column) == ("question1", "question2")
+    with pytest.raises(BertftError, match="one text column, or two as a pair"):
+        train_config_from({"text_column_names": "a,b,c"})
+    with pytest.raises(BertftError, match="one text column, or two as a pair"):
+        train_config_from({"text_column": "a,b", "text_pair_column": "c"})
+
+
+def test_a_dataset_configuration_is_refused_for_a_file_or_a_bundled_set(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\na,x\n")
+    for data in (str(path), "trec"):
+        with pytest.raises(BertftError, match="--data_config sst2: only a hub dataset"):
+            train_config_from({"data": data, "dataset_config_name": "sst2"})
+    assert train_config_from({"data": "glue", "data_config": "sst2"}).data.data_config == "sst2"

@@ -105,6 +105,12 @@ class DataConfig:
     def validate(self) -> None:
         if self.label_separator == "":
             raise BertftError("--label_separator must not be empty")
+        self._two_text_columns()
+        if self.data_config and not _has_configs(self.data):
+            raise BertftError(
+                f"--data_config {self.data_config}: only a hub dataset has configurations, "
+                f"and {self.data} is a file, a saved folder or a bundled dataset"
+            )
         if not 0.0 < self.validation_split < 1.0:
             raise BertftError(
                 f"validation_split must be between 0 and 1, got {self.validation_split}"
@@ -115,6 +121,27 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise BertftError(f"{name} must be at least 1, got {value}")
+
+    def _two_text_columns(self) -> None:
+        """`--text_column_names a,b` as `run_classification.py` takes it: the two texts of a
+        pair here (encoded as one input with a separator, where that script joins them with a
+        space); more than two are refused."""
+        if not self.text_column or "," not in self.text_column:
+            return
+        names = [n.strip() for n in self.text_column.split(",")]
+        if len(names) != 2 or not all(names) or self.text_pair_column:
+            raise BertftError(
+                f"--text_column {self.text_column}: bertft reads one text column, or two as a "
+                f"pair (--text_column A --text_pair_column B)"
+            )
+        self.text_column, self.text_pair_column = names
+
+
+def _has_configs(data: str) -> bool:
+    """Hub datasets have configurations; files, saved folders and bundled datasets do not."""
+    from bertft.data.bundled import BUNDLED
+
+    return data not in BUNDLED and not Path(data).expanduser().exists()
 
 
 @dataclass
