@@ -166,10 +166,12 @@ def test_evaluate_an_onnx_export_like_the_pytorch_model(tiny_trained, exported, 
     torch_out = tmp_path / "torch"
     torch_flags = ("--model", str(tiny_trained), "--all_rows", "--output_dir", str(torch_out))
     assert main(["evaluate", *torch_flags, "--data", data]) == 0
-    # The fp32 file, whose report goes beside it by default (EXPORT/evaluation/<data>).
+    # The fp32 file, whose report goes beside it by default, named by the file that ran
+    # (EXPORT/evaluation/<data>-onnx-model), so the int8 file's would not overwrite it.
     assert main(["evaluate", "--model", str(exported / "model.onnx"), "--backend", "onnx",
                  "--data", data]) == 0  # fmt: skip
-    onnx = json.loads((exported / "evaluation" / "topics" / "metrics.json").read_text())
+    report = exported / "evaluation" / "topics-onnx-model" / "metrics.json"
+    onnx = json.loads(report.read_text())
     pytorch = json.loads((torch_out / "metrics.json").read_text())
     assert onnx["samples"] == pytorch["samples"] == 240
     assert onnx["confusion_matrix"] == pytorch["confusion_matrix"]

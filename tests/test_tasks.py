@@ -13,6 +13,7 @@ from task_data import pair_frame, regression_frame, write_multi_label
 
 from bertft.cli import main
 from bertft.data.load import read_examples
+from bertft.errors import BertftError
 from bertft.inference.classifier import Classifier
 from bertft.tasks import MultiLabel, Regression, SingleLabel, TaskSettings, choose_task
 
@@ -375,6 +376,24 @@ def test_pairs_are_found_and_read_together(pairs, capsys):
     frame = pd.read_csv(data)
     assert len(from_file) == len(frame)
     assert np.mean([r["label"] == y for r, y in zip(from_file, frame.label, strict=True)]) > 0.9
+
+
+def test_the_classifier_takes_pairs_as_pipeline_does(pairs):
+    from transformers import pipeline
+
+    out, _ = pairs
+    clf, plain = Classifier.from_pretrained(out), pipeline("text-classification", model=str(out))
+    pair = {"text": "bread cheese", "text_pair": "rain and snow"}
+    ours, theirs = clf(pair), plain(pair)
+    assert ours[0]["label"] == theirs["label"] == "weather"
+    assert ours[0]["score"] == pytest.approx(theirs["score"], abs=1e-5)
+    swapped = {"text": "rain and snow", "text_pair": "bread cheese"}
+    assert [a["label"] for a in clf([pair, swapped])] == ["weather", "food"]
+    assert clf([pair], top_k=None)[0][0]["label"] == "weather"  # every label, best first
+    with pytest.raises(BertftError, match="every one with both"):
+        clf([pair, {"text": "bread cheese"}])
+    with pytest.raises(BertftError, match="pairs= and"):
+        clf("bread cheese")
 
 
 def test_a_pair_model_refuses_single_texts(pairs, capsys):

@@ -97,7 +97,7 @@ def evaluate(
         "long_texts": {**clf.last_stats.as_dict(), "pooling": clf.encoder.spec.pooling},
     }
 
-    out = Path(output_dir) if output_dir else _folder(model) / "evaluation" / Path(data).stem
+    out = Path(output_dir) if output_dir else _folder(model) / "evaluation" / _name(data, clf)
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(
         out / "predictions.jsonl", examples, task.answers(scores, top_k=len(task.names))
@@ -178,6 +178,13 @@ def _trained_file(folder: Path) -> str | None:
         return json.loads((folder / "metrics.json").read_text())["data"].get("file")
     except (OSError, ValueError, KeyError, AttributeError):
         return None
+
+
+def _name(data: str, clf: Classifier) -> str:
+    """The default evaluation folder's name: the data's, and for an ONNX model which file ran,
+    so that evaluating the PyTorch model and its exports on one set keeps every result."""
+    name = Path(data).stem
+    return f"{name}-onnx-{Path(clf.source).stem}" if clf.backend == "onnx" else name
 
 
 def _folder(model: str | Path) -> Path:

@@ -247,19 +247,20 @@ class Classifier:
             columns=model_columns(config.to_dict()),
         )
 
-    def __call__(self, texts: str | Sequence[str], top_k: int | None = 1) -> list:
+    def __call__(self, inputs: str | dict | Sequence[str | dict], top_k: int | None = 1) -> list:
         """Answers as `pipeline("text-classification")` does for the same model: for a list of
         texts, one `{"label", "score"}` per text (top_k=1), or per text a list of the `top_k`
         best, best first (top_k > 1; None: every label). A single string gives its own answer:
-        `[{"label", "score"}]`, or the list of its `top_k` best."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
+        `[{"label", "score"}]`, or the list of its `top_k` best. Text pairs come as pipeline
+        takes them: `{"text": a, "text_pair": b}`, or a list of those."""
+        single = isinstance(inputs, (str, dict))
+        texts, pairs = _texts_and_pairs([inputs] if single else list(inputs))
         k = len(self.labels) if top_k is None else top_k
         if k < 1:
             raise BertftError(f"top_k must be at least 1, got {top_k}")
         answers = [
             [{"label": label, "score": score} for label, score in best]
-            for best in self.top_k(batch, k)
+            for best in self.top_k(texts, k, pairs)
         ]
         if top_k == 1:
             return [best[0] for best in answers]
@@ -285,7 +286,8 @@ class Classifier:
                 raise BertftError(
                     f"this model reads pairs of texts (trained with a second text from "
                     f"'{self.pair_column}'): give the second texts too (--text_pair, "
-                    f"a '{self.pair_column}' column, or \"text_pair\")"
+                    f"a '{self.pair_column}' column, \"text_pair\" in a request, or pairs= "
+                    f"and {{\"text\", \"text_pair\"}} dicts in Python)"
                 )
             return None
         pairs = list(pairs)
@@ -366,9 +368,11 @@ class Classifier:
         key = self.task.answer_key
         return [answer[key] for answer in self.answers(texts, pairs)]
 
-    def top_k(self, texts: Sequence[str], k: int = 1) -> list[list[tuple[str, float]]]:
-        """The k most likely (label, probability) pairs for each text, best first."""
-        return self.rank(self.predict_proba(texts), k)
+    def top_k(
+        self, texts: Sequence[str], k: int = 1, pairs: Sequence[str] | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """The k most likely (label, probability) pairs for each text (or pair), best first."""
+        return self.rank(self.predict_proba(texts, pairs), k)
 
     def rank(self, probs: np.ndarray, k: int = 1) -> list[list[tuple[str, float]]]:
         """`top_k` of probabilities already computed by `predict_proba`."""
@@ -416,6 +420,23 @@ class Classifier:
             chosen = positive if row[positive] >= threshold else negative
             out.append((self.labels[chosen], float(row[chosen])))
         return out
+
+
+def _texts_and_pairs(batch: list) -> tuple[list[str], list[str] | None]:
+    """Texts, or `{"text", "text_pair"}` dicts as pipeline() takes pairs: (texts, second texts
+    or None)."""
+    if all(isinstance(item, str) for item in batch):
+        return batch, None
+    if all(isinstance(item, dict) and isinstance(item.get("text"), str) for item in batch):
+        pairs = [item.get("text_pair") for item in batch]
+        if all(p is None for p in pairs):
+            return [item["text"] for item in batch], None
+        if all(isinstance(p, str) for p in pairs):
+            return [item["text"] for item in batch], pairs
+    raise BertftError(
+        'give texts, or {"text": ..., "text_pair": ...} dicts for pairs (every one with both), '
+        "as pipeline() takes them"
+    )
 
 
 def saved_columns(folder: Path) -> dict[str, str]:
