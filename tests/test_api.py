@@ -131,3 +131,44 @@ def test_bad_data_and_settings_raise_bertft_errors_naming_the_setting(
     with pytest.raises(BertftError) as refused:
         bertft.train(data, **settings)
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            pd.DataFrame({"text": ["good a", "bad b"] * 20, "label": ["pos", 0] * 20}),
+            "data: column 'label' mixes str and int (row 2: 0); give one kind",
+        ),
+        (
+            pd.DataFrame({"text": [123, "bad b"] * 20, "label": ["pos", "neg"] * 20}),
+            "data: column 'text' mixes int and str (row 2: 'bad b'); give one kind",
+        ),
+        (
+            [{"text": "good a", "label": "pos"}, {"text": "bad b", "label": 1}] * 20,
+            "data: column 'label' mixes str and int (row 2: 1); give one kind",
+        ),
+        (
+            pd.DataFrame({"text": ["good a", "bad b"] * 20, "label": [0.5, "x"] * 20}),
+            "data: column 'label' mixes float and str (row 2: 'x'); give one kind",
+        ),
+    ],
+)
+def test_in_memory_columns_mixing_kinds_raise_one_line_errors(cache, tmp_path, data, message):
+    # Before: pyarrow's traceback from writing the Parquet file ("Conversion failed ...").
+    with pytest.raises(BertftError) as refused:
+        bertft.train(data, task="regression", output_dir=str(tmp_path / "run"), epochs=1)
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_in_memory_texts_of_numbers_are_texts_but_numbers_among_strings_are_refused(cache):
+    from bertft.api import _materialize
+    from bertft.data.load import read_examples
+
+    frame = pd.DataFrame({"text": [1, 2, 3, 4], "label": ["a", "b"] * 2})
+    path = _materialize({"data": frame})["data"]
+    assert read_examples(path).texts == ["1", "2", "3", "4"]
+    frame["text"] = [1, "two", 3, 4]
+    with pytest.raises(BertftError, match=r"\(texts: convert them with str\)"):
+        _materialize({"data": frame})

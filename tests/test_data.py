@@ -289,3 +289,76 @@ def test_bad_data_settings_are_refused():
         DataConfig(validation_split=1.5).validate()
     with pytest.raises(BertftError, match="max_train_samples must be at least 1"):
         DataConfig(max_train_samples=0).validate()
+
+
+def _jsonl(path, bad_line: int, **bad):
+    """A JSON Lines file of 20 good records, one of them (1-based `bad_line`) changed."""
+    records = [{"text": f"text {i}", "label": ["pos", "neg"][i % 2]} for i in range(20)]
+    records[bad_line - 1].update(bad)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+@pytest.mark.parametrize("arrow_from_mb", [None, 0])  # in memory, and through Arrow
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"text": ["a", "b"]}, "line 4, column 'text': expected a text, got list"),
+        ({"text": {"a": 1}}, "line 4, column 'text': expected a text, got dict"),
+        ({"label": {"a": 1}}, "line 4, column 'label': expected a label (a string, a number"),
+        ({"label": [["a"], "b"]}, "line 4, column 'label': expected a label (a string, a number"),
+    ],
+)
+def test_json_lists_and_objects_where_a_text_or_label_belongs_are_refused(
+    tmp_path, arrow_from_mb, bad, message
+):
+    cfg = DataConfig(data=_jsonl(tmp_path / "d.jsonl", 4, **bad))
+    if arrow_from_mb is not None:
+        cfg = DataConfig(data=cfg.data, arrow_from_mb=arrow_from_mb)
+    with pytest.raises(BertftError) as refused:
+        load_splits(cfg, seed=0)
+    assert f"d.jsonl, {message}" in str(refused.value)
+
+
+@pytest.mark.parametrize("arrow_from_mb", [None, 0])
+def test_json_labels_mixing_strings_and_numbers_are_refused_naming_both(tmp_path, arrow_from_mb):
+    # A label 1 among "pos"/"neg" used to become a silent third class "1".
+    cfg = DataConfig(data=_jsonl(tmp_path / "d.jsonl", 7, label=1))
+    if arrow_from_mb is not None:
+        cfg = DataConfig(data=cfg.data, arrow_from_mb=arrow_from_mb)
+    with pytest.raises(
+        BertftError,
+        match=r"d\.jsonl, line 7, column 'label': the label 1 is a number, but line 1 has a "
+        r"string \('pos'\); give labels of one kind",
+    ):
+        load_splits(cfg, seed=0)
+
+
+def test_a_string_among_regression_targets_is_refused(tmp_path):
+    path = tmp_path / "d.json"
+    records = [{"text": f"text {i}", "label": i / 3} for i in range(20)]
+    records[5]["label"] = "x"
+    path.write_text(json.dumps(records))
+    cfg = DataConfig(data=str(path), task="regression")
+    with pytest.raises(BertftError, match=r"d\.json, row 6, column 'label': the label 'x' is a"):
+        load_splits(cfg, seed=0)
+
+
+def test_json_numbers_are_texts_as_predict_reads_them_but_a_list_is_not(tmp_path):
+    examples = read_examples(_jsonl(tmp_path / "d.jsonl", 3, text=123))
+    assert examples.texts[2] == "123"
+    with pytest.raises(BertftError, match=r"line 3, column 'text': expected a text, got list"):
+        read_examples(_jsonl(tmp_path / "d.jsonl", 3, text=[1, 2]))
+
+
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
+def test_ragged_csv_names_the_row_and_line_on_one_line_as_predict_does(tmp_path, suffix, sep):
+    path = tmp_path / f"d{suffix}"
+    rows = [f"text {i}{sep}{['pos', 'neg'][i % 2]}" for i in range(20)]
+    rows[10] += f"{sep}extra"  # data row 11, line 12
+    path.write_text(f"text{sep}label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(BertftError) as refused:
+        read_examples(str(path))
+    assert str(refused.value) == (
+        f"{path}, row 11 (line 12): 3 fields, expected 2 as in the header (text, label)"
+    )

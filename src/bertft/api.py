@@ -158,8 +158,15 @@ def _frame_of(value: Any, name: str):
 
 def _write_frame(frame, name: str) -> str:
     """`frame` as a Parquet file named by its content: the same data, the same path."""
+    import pyarrow as pa
+
+    frame = frame.reset_index(drop=True)
+    _refuse_mixed_columns(frame, name)
     buffer = io.BytesIO()
-    frame.reset_index(drop=True).to_parquet(buffer, index=False)
+    try:
+        frame.to_parquet(buffer, index=False)
+    except pa.ArrowException as e:  # what the kinds check lets through (a list of str and int)
+        raise BertftError(f"{name}: cannot be saved ({' '.join(str(e).split())})") from None
     content = buffer.getvalue()
     digest = hashlib.sha256(content).hexdigest()[:16]
     path = cache_root() / "data" / f"{digest}.parquet"
@@ -167,3 +174,46 @@ def _write_frame(frame, name: str) -> str:
         write_bytes(path, content)
     log.info("%s: %d rows, saved for the run as %s", name, len(frame), path)
     return str(path)
+
+
+def _refuse_mixed_columns(frame, name: str) -> None:
+    """A column holding two kinds of values is refused before Parquet fails on it with a
+    traceback. Which column is the text and which the label is not known yet, so a text column
+    of strings and numbers is refused too: a Parquet column has one type, and converting would
+    also turn a label 1 among "pos"/"neg" into a class "1". A column of numbers only is kept as
+    numbers, and read as texts where it is the text column."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue  # numpy columns hold one type
+        values = frame[column].tolist()
+        first: dict[str, int] = {}
+        for i, value in enumerate(values):
+            kind = _kind(value)
+            if kind is None:
+                continue
+            first.setdefault(kind, i)
+            if len(first) > 1:
+                (_, a), (_, b) = first.items()
+                raise BertftError(
+                    f"{name}: column '{column}' mixes {type(values[a]).__name__} and "
+                    f"{type(values[b]).__name__} (row {b + 1}: {values[b]!r}); give one kind "
+                    f"(texts: convert them with str)"
+                )
+
+
+def _kind(value) -> str | None:
+    """A value's kind for Parquet: ints and floats are one (numbers); None and NaN none."""
+    import numbers
+
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NA or isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, numbers.Number):
+        return "number"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "list"
+    return type(value).__name__

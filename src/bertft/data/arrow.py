@@ -131,6 +131,8 @@ def read_arrow(
     text_col = find_column(frame, text_column, TEXT_COLUMNS, "text", str(path), True)
     label_col = find_column(frame, label_column, LABEL_COLUMNS, "label", str(path), True)
     table = loaded.data.table.select([text_col, label_col])
+    if not all(_plain(table.schema.field(c).type) for c in (text_col, label_col)):
+        return None  # lists, mappings or mixed kinds: the in-memory reader names the row
     keep, codes, label_names = _scan(table, path, text_col, label_col, strict, header)
     dataset = loaded.select_columns([text_col])
     if text_col != "text":
@@ -141,6 +143,23 @@ def read_arrow(
     labels = np.asarray(label_names)[codes]
     rows = keep.astype(np.int64)
     return ArrowExamples(dataset, labels, rows, str(path), text_col, header, label_col)
+
+
+def _plain(kind) -> bool:
+    """Whether a column holds strings or numbers only. A JSON column of lists, objects or mixed
+    kinds (1 among "pos") reaches here as lists, structs or `datasets`' Json type (each value's
+    JSON text: "pos" would become the label '"pos"'). Such a file is read in memory instead,
+    where each value is checked and the first bad one refused with its row."""
+    import pyarrow as pa
+
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+    )
 
 
 def _names_only(names: list[str]):

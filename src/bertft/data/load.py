@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import numbers
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bertft.config import DataConfig
@@ -259,8 +261,21 @@ def _parse_csv(path: Path, text: str, sep: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise BertftError(f"{path}: the file is empty") from None
     except pd.errors.ParserError as e:
-        raise BertftError(f"{path}: not valid {'TSV' if sep == chr(9) else 'CSV'} ({e})") from None
+        _refuse_unparsed_csv(path, text, sep, e)
     return frame
+
+
+def _refuse_unparsed_csv(path: Path, text: str, sep: str, error: Exception) -> None:
+    """Say which row pandas could not parse, in predict's words: its own message spans two
+    lines and names no data row. Predict's streaming reader finds the row; should it accept what
+    pandas refused, pandas' message is kept, on one line."""
+    from bertft.data.streaming import csv_records
+
+    fmt = "tsv" if sep == "\t" else "csv"
+    for _ in csv_records(path, io.BytesIO(text.encode("utf-8")), fmt):
+        pass
+    reason = " ".join(str(error).split())
+    raise BertftError(f"{path}: not valid {fmt.upper()} ({reason})") from None
 
 
 def json_line(path: Path, number: int, line: str) -> dict[str, Any] | None:
@@ -442,29 +457,89 @@ def _from_frame(
         rows = [
             f"row {i + 1} (line {i + 2})" if header else f"row {i + 1}" for i in range(len(frame))
         ]
-    texts = [_cell(v) for v in frame[text_col].tolist()]
-    pairs = [_cell(v) for v in frame[pair_column].tolist()] if pair_column else None
+    texts = _texts(frame[text_col].tolist(), origin, rows, text_col)
+    pairs = _texts(frame[pair_column].tolist(), origin, rows, pair_column) if pair_column else None
     labels = None
     if label_col is not None:
-        labels = [_label(v) for v in frame[label_col].tolist()]
+        values = frame[label_col].tolist()
+        _refuse_mixed_labels(values, origin, rows, label_col)
+        labels = [_label(v, origin, rows[i], label_col) for i, v in enumerate(values)]
         for i, label in enumerate(labels):
             if isinstance(label, str) and not label.strip():
                 raise BertftError(f"{origin}, {rows[i]}, column '{label_col}': missing label")
     return Examples(texts, labels, origin, rows, text_col, label_col, pairs, pair_column)
 
 
-def _label(value) -> str | tuple[str, ...]:
-    """A label cell: a list (JSON, Parquet, a datasets Sequence) becomes a tuple of strings."""
-    if isinstance(value, list | tuple) or hasattr(value, "tolist") and not isinstance(value, str):
-        items = value.tolist() if hasattr(value, "tolist") else value
-        if isinstance(items, list):
+def _texts(values: list, origin: str, rows: list[str], column: str) -> list[str]:
+    """A text column's cells as strings. Numbers are texts as predict takes them (a review "5"
+    is a text); a list or a mapping is not, and str() would hide it as "['a', 'b']"."""
+    for i, value in enumerate(values):
+        if not _is_scalar(value):
+            raise BertftError(
+                f"{origin}, {rows[i]}, column '{column}': expected a text, got "
+                f"{type(value).__name__}"
+            )
+    return [_cell(v) for v in values]
+
+
+def _is_scalar(value) -> bool:
+    """A string, a number, a boolean, or missing (None, NaN): what a cell may hold."""
+    missing = value is None or value is pd.NA
+    return missing or isinstance(value, str | numbers.Number | bool | np.bool_)
+
+
+def _label(value, origin: str, row: str, column: str) -> str | tuple[str, ...]:
+    """A label cell: a list (JSON, Parquet, a datasets Sequence) becomes a tuple of strings.
+    A mapping, or a list holding more than names, is refused: str() would make it a class."""
+    items = value.tolist() if isinstance(value, np.ndarray) else value
+    if isinstance(items, list | tuple):
+        if all(_is_scalar(x) for x in items):
             return tuple(_cell(x) for x in items)
-    return _cell(value)
+        inner = next(type(x).__name__ for x in items if not _is_scalar(x))
+        got = f"a list holding a {inner}"
+    elif _is_scalar(value):
+        return _cell(value)
+    else:
+        got = type(value).__name__
+    raise BertftError(
+        f"{origin}, {row}, column '{column}': expected a label (a string, a number, or a list "
+        f"of strings for multi-label), got {got}"
+    )
+
+
+def _label_kind(value) -> str | None:
+    """Which kind of single label a cell holds: "string" or "number" (None: missing, blank or a
+    list). Only JSON can mix them in one column; CSV cells are all strings and typed formats
+    (Parquet, datasets) hold one type a column."""
+    if isinstance(value, str):
+        return "string" if value.strip() else None
+    if isinstance(value, bool | np.bool_):
+        return "boolean"
+    if isinstance(value, numbers.Number) and value == value:  # NaN is missing
+        return "number"
+    return None
+
+
+def _refuse_mixed_labels(values: list, origin: str, rows: list[str], column: str) -> None:
+    """Labels of two kinds are refused: `1` among "pos"/"neg" would silently become a third
+    class "1", and under regression a string among numbers is a typo, not a target."""
+    first: dict[str, int] = {}
+    for i, value in enumerate(values):
+        kind = _label_kind(value)
+        if kind is not None:
+            first.setdefault(kind, i)
+            if len(first) > 1:
+                (kind_a, a), (kind_b, b) = first.items()
+                raise BertftError(
+                    f"{origin}, {rows[b]}, column '{column}': the label {values[b]!r} is a "
+                    f"{kind_b}, but {rows[a]} has a {kind_a} ({values[a]!r}); give labels of "
+                    f"one kind"
+                )
 
 
 def _cell(value) -> str:
-    if value is None or isinstance(value, float) and value != value:  # None or NaN
-        return ""
+    if value is None or value is pd.NA or isinstance(value, float) and value != value:
+        return ""  # None, pandas' NA or NaN: missing
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # a label column of ints read with NaNs becomes float
     return str(value)

@@ -91,7 +91,7 @@ def read_chunks(path: Path, chunk_size: int, skip: int = 0) -> Iterator[Chunk]:
     if fmt == "json" and _is_json_array(path):
         yield from _json_array_chunks(path, chunk_size, skip)
         return
-    records = {"csv": _csv_records, "tsv": _csv_records, "jsonl": _jsonl_records}.get(
+    records = {"csv": csv_records, "tsv": csv_records, "jsonl": _jsonl_records}.get(
         fmt, _text_records if fmt == "text" else _jsonl_records
     )
     size = max(path.stat().st_size, 1)
@@ -124,7 +124,7 @@ def _lines(path: Path, file) -> Iterator[tuple[int, str]]:
         yield number, line
 
 
-def _csv_records(path: Path, file, fmt: str) -> Iterator[tuple[dict[str, str], str]]:
+def csv_records(path: Path, file, fmt: str) -> Iterator[tuple[dict[str, str], str]]:
     lines = _lines(path, file)
     line_number = [0]
 
