@@ -287,7 +287,7 @@ class Classifier:
                     f"this model reads pairs of texts (trained with a second text from "
                     f"'{self.pair_column}'): give the second texts too (--text_pair, "
                     f"a '{self.pair_column}' column, \"text_pair\" in a request, or pairs= "
-                    f"and {{\"text\", \"text_pair\"}} dicts in Python)"
+                    f'and {{"text", "text_pair"}} dicts in Python)'
                 )
             return None
         pairs = list(pairs)
