@@ -115,10 +115,12 @@ RECORDED_LATER = ("schedule",)
 
 
 def _difference(key: str, then: Any, now: Any) -> str:
-    """One difference, setting by setting where both are dicts (the schedule)."""
+    """One difference, setting by setting where both are dicts (the schedule's settings by
+    their own names, others' under their key: training_arguments.optim)."""
     if isinstance(then, dict) and isinstance(now, dict):
+        prefix = "" if key == "schedule" else f"{key}."
         names = [n for n in {**then, **now} if then.get(n) != now.get(n)]
-        return "; ".join(f"{n}: {then.get(n)!r} then, {now.get(n)!r} now" for n in names)
+        return "; ".join(f"{prefix}{n}: {then.get(n)!r} then, {now.get(n)!r} now" for n in names)
     return f"{key}: {then!r} then, {now!r} now"
 
 
