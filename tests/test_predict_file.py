@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import slowed_env, topic_frame
+from conftest import slowed_env, tiny_train_args, topic_frame
+from task_data import write_multi_label
 
 from bertft.cli import main
 
@@ -194,6 +195,59 @@ def test_another_command_is_refused_rather_than_mixed(tiny_trained, tiny_model, 
         == 0
     )
     assert len(out.read_text().splitlines()) == 30
+
+
+def test_text_output_refuses_an_existing_file_as_input_output_does(tiny_trained, tmp_path, capsys):
+    source = _input(tmp_path, 3)
+    out = tmp_path / "out.csv"
+    out.write_text("mine\n")
+    assert main(_predict(tiny_trained, "--input", str(source), "--output", str(out))) == 2
+    refused = capsys.readouterr().err.strip().splitlines()[-1]
+    texts = _predict(tiny_trained, "--text", "rain", "--output", str(out))
+    assert main(texts) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == refused  # same words, same flag
+    assert out.read_text() == "mine\n"
+    assert main([*texts, "--overwrite"]) == 0
+    assert _read(out)["label"].tolist() == ["weather"]
+
+
+@pytest.mark.parametrize("given", [[], ["--input", "in.csv"]])
+def test_stderr_names_the_backend_that_ran_on_both_paths(tiny_trained, tmp_path, capsys, given):
+    _input(tmp_path, 3)
+    args = [a if a != "in.csv" else str(tmp_path / a) for a in given] or ["--text", "rain"]
+    assert main(_predict(tiny_trained, *args)) == 0
+    assert f"bertft: predicting with torch ({tiny_trained}) on cpu" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_multi(tiny_model, tmp_path_factory) -> tuple[Path, Path]:
+    """A multi-label run and its JSONL data (list labels). Three epochs: these tests read the
+    answers' format, not how right they are."""
+    root = tmp_path_factory.mktemp("multi")
+    data, _ = write_multi_label(root, n=60)
+    out = root / "run"
+    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "3")) == 0
+    return out, data
+
+
+def test_csv_output_writes_lists_of_labels_as_the_text_path_does(tiny_multi, tmp_path, capsys):
+    model, data = tiny_multi
+    rows = [json.loads(line) for line in data.read_text().splitlines()[:6]]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(_predict(model, "--input", str(source))) == 0  # JSON Lines: the answers
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out, texts_out = tmp_path / "out.csv", tmp_path / "texts.csv"
+    assert main(_predict(model, "--input", str(source), "--output", str(out))) == 0
+    texts = [a for r in rows for a in ("--text", r["text"])]
+    assert main(_predict(model, *texts, "--output", str(texts_out))) == 0
+
+    written = _read(out)
+    # the file's own list labels (two of them in even rows) and the answers, both as "a|b"
+    assert written["labels_input"].tolist() == ["|".join(r["labels"]) for r in rows]
+    assert written["labels"].tolist() == ["|".join(a["labels"]) for a in answers]
+    assert written["labels"].tolist() == _read(texts_out)["labels"].tolist()
+    assert [json.loads(s) for s in written["scores"]] == [a["scores"] for a in answers]
 
 
 def test_empty_texts_are_kept_unlabelled_and_counted(tiny_trained, tmp_path, capsys):

@@ -196,7 +196,7 @@ def test_sagemaker_sdk_serializer_bodies(server, reference):
 
 
 def test_truncation_off_refuses_what_the_model_would_cut(server):
-    long = "a " * 99  # 99 tokens; the tiny model reads 64
+    long = "a " * 99  # 99 tokens; the tiny model reads 64 with [CLS] and [SEP], so 62 of a text
     cut = post(server, {"inputs": long, "parameters": {}})
     assert cut.status_code == 200
     for body in (
@@ -204,7 +204,20 @@ def test_truncation_off_refuses_what_the_model_would_cut(server):
         {"inputs": long, "truncate": False},
     ):
         refused = post(server, body)
-        assert refused.status_code == 413 and "at most 64" in refused.json()["error"]
+        assert refused.status_code == 413
+        assert "is 99 tokens long" in refused.json()["error"]
+        assert "at most 62 (64 with its special tokens)" in refused.json()["error"]
+
+
+def test_truncation_off_states_the_limit_in_the_length_units(server):
+    """63 tokens is refused by a 64-token window: the message's limit must be below 63."""
+    fits = post(server, {"inputs": "a " * 62, "truncate": False})
+    assert fits.status_code == 200, fits.text
+    refused = post(server, {"inputs": "a " * 63, "truncate": False})
+    assert refused.status_code == 413
+    error = refused.json()["error"]
+    assert "is 63 tokens long (special tokens not counted)" in error
+    assert "reads at most 62 (64 with its special tokens)" in error
 
 
 SCHEMA_PROBES = [

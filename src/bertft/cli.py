@@ -293,13 +293,15 @@ def _evaluate(settings: EvaluateSettings) -> int:
 
 
 def _predict(settings: PredictSettings) -> int:
+    from bertft.inference.predict_file import FileJob, check_job, existing_output
+
     job = None
     if settings.input:
-        from bertft.inference.predict_file import FileJob, check_job
-
         fields = FileJob.__dataclass_fields__
         job = FileJob(**{k: v for k, v in vars(settings).items() if k in fields})
         check_job(job)  # a bad file or flag is refused before the model loads
+    elif settings.output and Path(settings.output).exists() and not settings.overwrite:
+        raise existing_output(Path(settings.output))  # as --input refuses it, before the model
 
     from bertft.inference.classifier import Classifier, answers
 
@@ -313,14 +315,15 @@ def _predict(settings: PredictSettings) -> int:
     )
     if settings.threshold is not None:
         clf.positive_index(settings.positive_label)  # other models are refused before work
+    # --backend auto chooses by the model folder and device: say which ran, on both paths
+    print(
+        f"bertft: predicting with {clf.backend} ({clf.source}) on {clf.device}, "
+        f"{clf.threads} thread(s)",
+        file=sys.stderr,
+    )
     if job is not None:
         from bertft.inference.predict_file import predict_file
 
-        print(
-            f"bertft: predicting with {clf.backend} ({clf.source}) on {clf.device}, "
-            f"{clf.threads} thread(s)",
-            file=sys.stderr,
-        )
         summary = predict_file(clf, job)
         print(f"long texts: {clf.total_stats.describe()}", file=sys.stderr)
         if settings.output:
@@ -352,12 +355,14 @@ def _serve(settings: ServeSettings) -> int:
 
 
 def _write_rows(rows: list[dict], output: str | None) -> None:
+    from bertft.data.streaming import cell  # --input's CSV cells too: both paths write alike
+
     if output and output.lower().endswith(".csv"):
         buffer = io.StringIO()
         columns = list(dict.fromkeys(k for r in rows for k in r))
         writer = csv.writer(buffer)
         writer.writerow(columns)
-        writer.writerows([_csv_cell(r.get(c)) for c in columns] for r in rows)
+        writer.writerows([cell(r.get(c)) for c in columns] for r in rows)
         text = buffer.getvalue()
     else:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -368,15 +373,6 @@ def _write_rows(rows: list[dict], output: str | None) -> None:
 
     out = write_text(Path(output), text)
     print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
-
-
-def _csv_cell(value):
-    """Lists of labels as "a|b"; per-label scores and top-k lists as JSON."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "|".join(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
 
 
 def _datasets(settings: NoSettings) -> int:

@@ -219,9 +219,13 @@ def _parquet_chunks(path: Path, chunk_size: int, skip: int) -> Iterator[Chunk]:
 
 
 def cell(value: Any) -> str:
-    """A value as one CSV cell: lists and dicts as JSON, None as empty."""
+    """A value as one CSV cell, for every CSV that predict writes: a list of labels as "a|b"
+    (as training reads them with --label_separator '|'), other lists and dicts (per-label
+    scores, top-k answers) as JSON, None as empty."""
     if value is None:
         return ""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "|".join(value)
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)

@@ -79,6 +79,15 @@ def check_job(job: FileJob) -> None:
     columns_of(Path(job.input))  # the file exists, has a known format and a header
 
 
+def existing_output(output: Path) -> BertftError:
+    """The refusal of an --output that exists, on both predict paths (--input and --text):
+    a finished file is never replaced silently, only with --overwrite."""
+    return BertftError(
+        f"{output} already exists (a finished run, or not one of bertft's); pass "
+        f"--overwrite to replace it, or choose another --output"
+    )
+
+
 def predict_file(clf, job: FileJob) -> dict[str, Any]:
     """Label every row of `job.input` with `clf` (a `classifier.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
@@ -358,10 +367,7 @@ class _Marker:
             log.info("bertft: resuming %s after %s rows", self.output, f"{done['rows']:,}")
             return done
         if self.output.exists() or parts.exists():
-            raise BertftError(
-                f"{self.output} already exists (a finished run, or not one of bertft's); pass "
-                f"--overwrite to replace it, or choose another --output"
-            )
+            raise existing_output(self.output)
         self.commit({"rows": 0})
         return {"rows": 0}
 

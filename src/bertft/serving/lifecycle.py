@@ -24,10 +24,14 @@ def refuse_cut(encoded: Encoded, max_length: int) -> None:
     chunked model cuts nothing: it reads long inputs in several windows."""
     for i, dropped in enumerate(encoded.dropped):
         if dropped:
+            # The length excludes the special tokens ([CLS], [SEP]) and max_length includes
+            # them: the limit is given in the length's units too, or 127 "over" 128 reads wrong.
+            length = encoded.lengths[i]
             raise RequestError(
                 413,
-                f"input {i} is {encoded.lengths[i]} tokens long (special tokens not counted); "
-                f"the model reads at most {max_length} (allow truncation to have it cut)",
+                f"input {i} is {length} tokens long (special tokens not counted); the model "
+                f"reads at most {length - dropped} ({max_length} with its special tokens); "
+                f"allow truncation to have it cut",
             )
 
 
