@@ -233,7 +233,8 @@ def test_the_server_reads_a_long_text_in_windows_and_answers_once(tiny_model):
     cut = _classifier(tiny_model, strategy="truncate")
     with TestClient(create_app(cut, ServeSettings())) as client:
         refused = client.post("/predict", json={"inputs": document, "truncate": False})
-        assert refused.status_code == 413 and f"at most {WINDOW}" in refused.json()["error"]
+        error = refused.json()["error"]
+        assert refused.status_code == 413 and f"({WINDOW} with its special tokens)" in error
         assert client.post("/predict", json={"inputs": document}).status_code == 200
         assert "bertft_tokens_dropped_total 28.0" in client.get("/metrics").text
 
@@ -410,7 +411,7 @@ def test_a_chunked_run_resumes_exactly_and_only_with_its_windows(tiny_model, tmp
     # Other windows are other training data: refused, naming what differs.
     other = tiny_train_args(tiny_model, data, out, "--save_steps", "7", *window)
     assert main([*other, "--long_texts", "head_tail"]) == 2
-    assert "encoder:" in capsys.readouterr().err
+    assert "encoder.strategy: 'chunk' then, 'head_tail' now" in capsys.readouterr().err
 
     code, err = _finish(_start(tiny_model, data, out, *flags))
     assert code == 0, err[-2000:]

@@ -141,7 +141,7 @@ def test_class_weighted_run_resumes_exactly_and_only_with_its_weights(tiny_model
     edited = tmp_path / "weights.json"
     edited.write_text('{"food": 0.5, "sports": 0.5, "weather": 3.0}')
     assert main([*args, "--class_weights", str(edited)]) == 2
-    assert "'weather': 3.0} now" in capsys.readouterr().err
+    assert "class_weights.weather: 2.0 then, 3.0 now" in capsys.readouterr().err
 
     code, err = _finish(_start(tiny_model, data, out, *weighted))
     assert code == 0, err[-2000:]

@@ -93,7 +93,9 @@ def test_auto_chooses_the_task_from_the_labels_and_says_why(tmp_path):
         (
             '{"text": "x", "label": 1.5}\n{"text": "y", "label": "high"}\n',
             ["--task", "regression"],
-            "d.jsonl, line 2, column 'label': expected a number for --task regression, got 'high'",
+            # A word among numbers is refused as it is read, naming a row of each kind.
+            "d.jsonl, line 2, column 'label': the label 'high' is a string, but line 1 has a "
+            "number (1.5); give labels of one kind",
         ),
         (
             '{"text": "x", "label": ["a"]}\n' * 10,
