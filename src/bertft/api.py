@@ -182,23 +182,19 @@ def _refuse_mixed_columns(frame, name: str) -> None:
     of strings and numbers is refused too: a Parquet column has one type, and converting would
     also turn a label 1 among "pos"/"neg" into a class "1". A column of numbers only is kept as
     numbers, and read as texts where it is the text column."""
+    from bertft.data.load import first_two_kinds
+
     for column in frame.columns:
         if frame[column].dtype != object:
             continue  # numpy columns hold one type
         values = frame[column].tolist()
-        first: dict[str, int] = {}
-        for i, value in enumerate(values):
-            kind = _kind(value)
-            if kind is None:
-                continue
-            first.setdefault(kind, i)
-            if len(first) > 1:
-                (_, a), (_, b) = first.items()
-                raise BertftError(
-                    f"{name}: column '{column}' mixes {type(values[a]).__name__} and "
-                    f"{type(values[b]).__name__} (row {b + 1}: {values[b]!r}); give one kind "
-                    f"(texts: convert them with str)"
-                )
+        if mixed := first_two_kinds(values, _kind):
+            (_, a), (_, b) = mixed
+            raise BertftError(
+                f"{name}: column '{column}' mixes {type(values[a]).__name__} and "
+                f"{type(values[b]).__name__} (row {b + 1}: {values[b]!r}); give one kind "
+                f"(texts: convert them with str)"
+            )
 
 
 def _kind(value) -> str | None:

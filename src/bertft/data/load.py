@@ -11,6 +11,7 @@ import json
 import logging
 import numbers
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -520,21 +521,31 @@ def _label_kind(value) -> str | None:
     return None
 
 
-def _refuse_mixed_labels(values: list, origin: str, rows: list[str], column: str) -> None:
-    """Labels of two kinds are refused: `1` among "pos"/"neg" would silently become a third
-    class "1", and under regression a string among numbers is a typo, not a target."""
+def first_two_kinds(
+    values: list, kind_of: Callable[[Any], str | None]
+) -> tuple[tuple[str, int], tuple[str, int]] | None:
+    """The first value of the first kind and the first of a second kind, (kind, index) each, or
+    None when `values` hold one kind (`kind_of` None: a missing value, of no kind)."""
     first: dict[str, int] = {}
     for i, value in enumerate(values):
-        kind = _label_kind(value)
+        kind = kind_of(value)
         if kind is not None:
             first.setdefault(kind, i)
             if len(first) > 1:
                 (kind_a, a), (kind_b, b) = first.items()
-                raise BertftError(
-                    f"{origin}, {rows[b]}, column '{column}': the label {values[b]!r} is a "
-                    f"{kind_b}, but {rows[a]} has a {kind_a} ({values[a]!r}); give labels of "
-                    f"one kind"
-                )
+                return (kind_a, a), (kind_b, b)
+    return None
+
+
+def _refuse_mixed_labels(values: list, origin: str, rows: list[str], column: str) -> None:
+    """Labels of two kinds are refused: `1` among "pos"/"neg" would silently become a third
+    class "1", and under regression a string among numbers is a typo, not a target."""
+    if mixed := first_two_kinds(values, _label_kind):
+        (kind_a, a), (kind_b, b) = mixed
+        raise BertftError(
+            f"{origin}, {rows[b]}, column '{column}': the label {values[b]!r} is a "
+            f"{kind_b}, but {rows[a]} has a {kind_a} ({values[a]!r}); give labels of one kind"
+        )
 
 
 def _cell(value) -> str:
