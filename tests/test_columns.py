@@ -41,7 +41,12 @@ def test_predict_evaluate_and_export_find_them_without_flags(trained, capsys):
                  "--output", str(root / "pred.jsonl")]) == 0  # fmt: skip
     rows = [json.loads(line) for line in (root / "pred.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [str(i) for i in range(30)]  # CSV cells are text
-    assert all(r["reply"] and r["label"] for r in rows)
+    # The same answers as when every column is named: the right columns were read.
+    named = ["--text_column", "query", "--text_pair_column", "reply"]
+    assert main(["predict", "--model", str(out), "--input", str(root / "new.csv"), *named,
+                 "--output", str(root / "named.jsonl")]) == 0  # fmt: skip
+    want = [json.loads(line) for line in (root / "named.jsonl").read_text().splitlines()]
+    assert [(r["label"], r["score"]) for r in rows] == [(r["label"], r["score"]) for r in want]
 
     eval_dir = root / "eval"
     assert main(["evaluate", "--model", str(out), "--data", str(root / "new.csv"),
