@@ -234,8 +234,12 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
         print(task.format_report(validation))
         test = result.metrics.get("test")
         tested = f"; test {task.headline(test)}" if test else ""
+        # The few-shot recipe holds nothing out: then the validation figures are on the
+        # training texts and show fit, not accuracy.
+        held_out = result.metrics.get("recipe", {}).get("validated_on", "the validation")
+        shown = "validation" if held_out.startswith("the validation") else "training texts"
         print(
-            f"validation {task.headline(validation)}{tested}; model saved to {out} "
+            f"{shown} {task.headline(validation)}{tested}; model saved to {out} "
             f"(report: {out / 'report.html'})"
         )
     return 0

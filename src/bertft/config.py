@@ -155,10 +155,19 @@ class TrainConfig:
     output_dir: str | None = opt(
         None, "where the model, metrics and report go (default: runs/<data name>)"
     )
+    recipe: str = opt(
+        "auto",
+        "auto (few_shot under 100 training texts a class on average, else standard), standard "
+        "(a validation split, the best epoch kept), few_shot (every text trains a fixed "
+        "number of steps with mean pooling and a pair loss; the last step kept)",
+        choices=("auto", "standard", "few_shot"),
+    )
     learning_rate: float | None = opt(
         None, "peak learning rate (AdamW) (default: the task's: 1e-4; multi-label 2e-4)"
     )
-    per_device_train_batch_size: int = opt(32, "training batch size per device/process")
+    per_device_train_batch_size: int | None = opt(
+        None, "training batch size per device/process (default: 32; the few-shot recipe's 16)"
+    )
     per_device_eval_batch_size: int = opt(32, "evaluation batch size per device/process")
     epochs: float | None = opt(
         None,

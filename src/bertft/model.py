@@ -177,3 +177,62 @@ def reinit_pooler(model) -> list[str]:
                     module.bias.zero_()
     drawn = {id(p) for p in pooler.parameters()}
     return [name for name, p in model.named_parameters() if id(p) in drawn]
+
+
+# The scale of the mean in the pooling layer's residual sum: LayerNorm(scale * mean + h[CLS])
+# is LayerNorm(mean) to within 1/scale, below bf16's resolution.
+_MEAN_SCALE = 1000.0
+
+
+def add_mean_pooling_layer(model) -> bool:
+    """Append one encoder layer whose output at [CLS] is the mean of the layer below over the
+    text's tokens (layer-normalised), so that the classifier reads the text as sentence-
+    embedding models such as all-MiniLM-L6-v2 were trained to be read, and the model is still
+    an ordinary one of its class (one more layer in config.num_hidden_layers), which plain
+    `transformers`, `pipeline()` and ONNX load as before.
+
+    How: zero query and key weights make the attention uniform over the unmasked tokens (and
+    keep it so: their gradients are then zero too); identity values give the mean; the output
+    projection scales it far above the residual [CLS] vector, which LayerNorm then removes; a
+    zero feed-forward output passes it through. The pooler, where there is one, starts as the
+    identity (then tanh). Returns False, changing nothing, for encoders not built of BERT's
+    layer (MPNet, DeBERTa, DistilBERT, ModernBERT) or with relative positions in attention."""
+    import copy
+
+    import torch
+
+    encoder = getattr(model.base_model, "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList) or not len(layers):
+        return False
+    if getattr(model.config, "position_embedding_type", "absolute") != "absolute":
+        return False
+    layer = copy.deepcopy(layers[-1])
+    try:
+        attention, ffn_out = layer.attention, layer.output
+        query, key, value = attention.self.query, attention.self.key, attention.self.value
+        projection, norms = attention.output.dense, (attention.output.LayerNorm, ffn_out.LayerNorm)
+        ffn_dense = ffn_out.dense
+    except AttributeError:
+        return False
+    size = model.config.hidden_size
+    eye = torch.eye(size, dtype=value.weight.dtype)
+    with torch.no_grad():
+        for linear in (query, key, ffn_dense):
+            linear.weight.zero_()
+            linear.bias.zero_()
+        value.weight.copy_(eye)
+        value.bias.zero_()
+        projection.weight.copy_(eye * _MEAN_SCALE)
+        projection.bias.zero_()
+        for norm in norms:
+            norm.weight.fill_(1.0)
+            norm.bias.zero_()
+        pooler = getattr(_pooler(model), "dense", None)
+        if isinstance(pooler, torch.nn.Linear) and pooler.weight.shape == eye.shape:
+            pooler.weight.copy_(eye)
+            pooler.bias.zero_()
+    layer.attention.self.layer_idx = len(layers)
+    layers.append(layer)
+    model.config.num_hidden_layers = len(layers)
+    return True

@@ -136,6 +136,9 @@ class Examples:
         )
 
 
+KeepAll = Callable[[str, list], bool]
+
+
 @dataclass
 class LabeledSplits:
     train: Examples
@@ -143,6 +146,9 @@ class LabeledSplits:
     test: Examples | None
     task: Task
     task_reason: str = ""  # why this task: what `--task auto` saw
+    # False where no validation set was given and none was split off: it is the training texts
+    # (the few-shot recipe's choice, `keep_all` of load_splits)
+    held_out: bool = True
 
 
 # --- reading one source ----------------------------------------------------------------------
@@ -583,8 +589,10 @@ def _check(examples: Examples, strict: bool) -> Examples:
 # --- splits -----------------------------------------------------------------------------------
 
 
-def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
-    """Train / validation (/ test) examples and the task (with its labels), all checked."""
+def load_splits(cfg: DataConfig, seed: int, keep_all: KeepAll | None = None) -> LabeledSplits:
+    """Train / validation (/ test) examples and the task (with its labels), all checked.
+    Where no validation set is given, `keep_all(task name, training labels)` may say to split
+    none off: the validation set is then the training texts (`held_out` False)."""
     read = dict(
         text_column=cfg.text_column,
         label_column=cfg.label_column,
@@ -593,6 +601,7 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
         text_pair_column=cfg.text_pair_column,
     )
     settings = TaskSettings(cfg.label_separator, cfg.standardize_targets)
+    held_out = True
     train = _read(cfg, cfg.data, cfg.train_split_name, read)
     for kind in ("train", "validation", "test"):
         source = getattr(cfg, f"{kind}_data", None) or cfg.data
@@ -612,6 +621,8 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
         split = cfg.validation_split_name or "validation"
         validation = _in_memory(_read(cfg, val_source, split, read), cfg.max_eval_samples, seed)
         validation = task_class.parse(validation, settings)
+    elif keep_all is not None and keep_all(task_class.name, train.labels):
+        validation, held_out = train, False
     else:
         train, validation = task_class.split(train, cfg.validation_split, seed)
     test_source = cfg.test_data or (cfg.data if cfg.test_split_name else None)
@@ -631,9 +642,9 @@ def load_splits(cfg: DataConfig, seed: int) -> LabeledSplits:
             task.check(split)
 
     train = _sample(train, cfg.max_train_samples, seed)
-    validation = _sample(validation, cfg.max_eval_samples, seed)
+    validation = train if not held_out else _sample(validation, cfg.max_eval_samples, seed)
     test = _sample(test, cfg.max_eval_samples, seed) if test is not None else None
-    return LabeledSplits(train, validation, test, task, reason)
+    return LabeledSplits(train, validation, test, task, reason, held_out)
 
 
 def _has_splits(source: str) -> bool:

@@ -27,6 +27,11 @@ CANDIDATE_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 MAX_POS_WEIGHT = 100.0  # a label seen twice in 10k texts would otherwise dominate the loss
 
 
+def torch_where_empty(shared, either):
+    """shared / either, and 1 where both texts have no label at all."""
+    return (shared / either.clamp(min=1)).where(either > 0, 1.0)
+
+
 class MultiLabel:
     """Labels are tuples of names (possibly empty); the answer is every label whose probability
     reaches its threshold, with every label's probability."""
@@ -304,6 +309,32 @@ class MultiLabel:
                 "matrix": (truth.T.astype(int) @ truth.astype(int)).tolist(),
             },
         }
+
+    def pair_targets(self, labels):
+        """The Jaccard similarity of two texts' label sets (1 for two texts with none)."""
+        hot = labels.float()
+        shared = hot @ hot.T
+        either = hot.sum(-1)[:, None] + hot.sum(-1)[None, :] - shared
+        return torch_where_empty(shared, either)
+
+    def unlearnt(self, labels, scores: np.ndarray) -> str | None:
+        """The same set of labels answered for 95% or more of the texts, where the truth is
+        more varied."""
+        if len(labels) == 0:
+            return None
+        answered = [tuple(row) for row in self.decisions(scores).astype(int).tolist()]
+        truth = [tuple(row) for row in self.matrix(labels).astype(int).tolist()]
+        share = max(answered.count(a) for a in set(answered)) / len(answered)
+        truth_share = max(truth.count(t) for t in set(truth)) / len(truth)
+        if share >= 0.95 and truth_share < 0.95:
+            common = max(set(answered), key=answered.count)
+            names = [n for n, on in zip(self.names, common, strict=True) if on] or ["no label"]
+            return (
+                f"the model answers {', '.join(names)} for {share:.0%} of the texts: it has not "
+                "learnt to tell them apart; try more labelled texts, more epochs (--epochs) or "
+                "another learning rate (--learning_rate)"
+            )
+        return None
 
     def loss_value(self, labels, logits: np.ndarray, weights=None) -> float:
         """Mean binary cross-entropy over every (text, label) cell, pos_weight as in training."""

@@ -212,6 +212,26 @@ class Regression:
             "predicted": {"mean": float(predicted.mean()), "std": float(predicted.std())},
         }
 
+    def pair_targets(self, labels) -> None:
+        """Scores have no classes to draw texts together by."""
+        return None
+
+    def unlearnt(self, labels, scores: np.ndarray) -> str | None:
+        """R² of 0 or below: no better than answering the mean of the targets for every text."""
+        truth = np.asarray(labels, dtype=np.float64)
+        values = np.asarray(scores, dtype=np.float64).reshape(len(truth), -1)[:, 0]
+        spread = float(((truth - truth.mean()) ** 2).sum())
+        if len(truth) < 2 or spread == 0:
+            return None
+        r2 = 1 - float(((truth - values) ** 2).sum()) / spread
+        if r2 <= 0:
+            return (
+                f"R² {r2:.3f}: the model is no better than answering the mean for every text; "
+                "try more labelled texts, more epochs (--epochs) or another learning rate "
+                "(--learning_rate)"
+            )
+        return None
+
     def loss_value(self, labels, logits: np.ndarray, weights=None) -> float:
         """Mean squared error in the labels' units."""
         truth = np.asarray(labels, dtype=np.float64)

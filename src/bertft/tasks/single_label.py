@@ -21,6 +21,16 @@ from bertft.metrics import (
 from bertft.tasks.base import Figure, Recipe, TaskSettings, label_error, label_head
 from bertft.tasks.base import share_of_items as _share
 
+UNLEARNT_HINT = (
+    "more labelled texts, more epochs (--epochs) or another learning rate (--learning_rate)"
+)
+
+
+def _most_common(values: np.ndarray) -> tuple[int, float]:
+    """The most frequent value and its share."""
+    found, counts = np.unique(values, return_counts=True)
+    return int(found[counts.argmax()]), float(counts.max() / len(values))
+
 
 class SingleLabel:
     """Labels are names; the answer is the most likely one (or the top k)."""
@@ -197,6 +207,32 @@ class SingleLabel:
 
     def report(self, labels: Sequence[str], scores: np.ndarray) -> dict[str, Any]:
         return probability_report(self.encode(labels), scores, self.names)
+
+    def pair_targets(self, labels):
+        """1 for two texts of the same class, 0 otherwise."""
+        return (labels[:, None] == labels[None, :]).float()
+
+    def unlearnt(self, labels: Sequence[str], scores: np.ndarray) -> str | None:
+        """One class answered for 95% or more of the texts (where the truth is more varied), or
+        an accuracy no better than always answering the most common class."""
+        if len(labels) == 0:
+            return None
+        truth = np.asarray(self.encode(labels))
+        answered = scores.argmax(-1)
+        top, top_share = _most_common(answered)
+        truth_share = _most_common(truth)[1]
+        accuracy = float((answered == truth).mean())
+        if top_share >= 0.95 and truth_share < 0.95:
+            return (
+                f"the model answers {self.names[top]} for {top_share:.0%} of the texts: it has "
+                f"not learnt to tell the classes apart; try {UNLEARNT_HINT}"
+            )
+        if accuracy <= truth_share and len(set(truth.tolist())) > 1:
+            return (
+                f"accuracy {accuracy:.3f} is no better than always answering the most common "
+                f"class ({truth_share:.3f}): the model has not learnt; try {UNLEARNT_HINT}"
+            )
+        return None
 
     def loss_value(self, labels, logits: np.ndarray, weights=None) -> float:
         w = list(weights.values()) if weights else None

@@ -34,12 +34,14 @@ def layerwise_groups(
     weight_decay: float,
     decayed_names: set[str],
     model_name: str = "the model",
+    head_scale: float = 1.0,
 ) -> list[dict]:
     """Optimizer parameter groups, one per (depth, weight decay or not), each with its own
     learning rate: the top (head, pooler) at `learning_rate`, layer i of L at
     `learning_rate * decay ** (L - i)`, the embeddings at `learning_rate * decay ** (L + 1)`.
     `decayed_names` are the parameters AdamW's weight decay applies to (the Trainer's choice:
-    not biases and norms)."""
+    not biases and norms). `head_scale` multiplies the top's rate (the few-shot recipe's new
+    head learns faster than the pre-trained layers under it)."""
     trainable = [(n, p) for n, p in named_parameters if p.requires_grad]
     layers = {n: layer_of(n) for n, _ in trainable}
     count = 1 + max((i for i in layers.values() if i is not None), default=-1)
@@ -57,7 +59,9 @@ def layerwise_groups(
             (depth, decayed),
             {
                 "params": [],
-                "lr": learning_rate * decay ** (count + 1 - depth),
+                "lr": learning_rate
+                * decay ** (count + 1 - depth)
+                * (head_scale if depth == count + 1 else 1.0),
                 "weight_decay": weight_decay if decayed else 0.0,
             },
         )

@@ -20,15 +20,23 @@ from bertft.config import TrainConfig
 from bertft.data.encoding import ENCODER_KEY, TextEncoder, training_encoder
 from bertft.data.features import cut_stats, tokenize_cached
 from bertft.data.load import COLUMNS_KEY, Examples, LabeledSplits, columns_record, load_splits
-from bertft.errors import Interrupted
+from bertft.errors import BertftError, Interrupted
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
-from bertft.model import load_classifier, load_tokenizer, pooler_untrained, reinit_pooler
+from bertft.model import (
+    add_mean_pooling_layer,
+    load_classifier,
+    load_tokenizer,
+    pooler_untrained,
+    reinit_pooler,
+)
 from bertft.reporting.hub import check_repository_id, push_folder
 from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
+from bertft.training import recipes
 from bertft.training.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.training.distributed import local_main_first, main_decides, rank
 from bertft.training.layer_decay import layerwise_groups
+from bertft.training.pair_loss import PairLoss
 from bertft.training.trackers import check_tracker, point_tensorboard_at
 from bertft.windows import per_text
 
@@ -48,7 +56,9 @@ SCHEDULE_SETTINGS = (
     "freeze_embeddings",
 )
 
-RECIPE_SETTINGS = ("epochs", "learning_rate", "reinit_pooler")  # None: the task's recipe decides
+# None: the recipe decides (the task's, or the few-shot one: training.recipes)
+RECIPE_SETTINGS = ("epochs", "learning_rate", "reinit_pooler", "per_device_train_batch_size")
+STANDARD_BATCH = 32
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -70,19 +80,23 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     # Under torchrun, building the arguments joins the process group (gloo on CPU, NCCL on GPU).
     args = _training_arguments(cfg, checkpoints, precision)
     with local_main_first():  # a hub dataset downloads once per machine
-        splits = load_splits(cfg.data, cfg.seed)  # bad data is refused before any model loads
+        # bad data is refused before any model loads; the few-shot recipe holds none out
+        splits = load_splits(cfg.data, cfg.seed, keep_all=_few(cfg))
     task = splits.task
     metric = check_metric(task, cfg.metric_for_best_model)
     args.metric_for_best_model, args.greater_is_better = metric, greater_is_better(metric)
-    recipe = _recipe(splits)
+    choice = _choose_recipe(cfg, task.name, splits.train.labels)
+    if choice.name == "few_shot":
+        _check_few_shot(cfg, splits)
     defaulted = [name for name in RECIPE_SETTINGS if getattr(cfg, name) is None]
     # The card and train_config.yaml name the metric and recipe used, not "the task's default".
     cfg = dataclasses.replace(
         cfg,
         metric_for_best_model=metric,
-        **{name: getattr(recipe, name) for name in defaulted},
+        recipe=choice.name,
+        **_recipe_settings(choice, _recipe(splits), defaulted, cfg),
     )
-    args.num_train_epochs, args.learning_rate = cfg.epochs, cfg.learning_rate
+    _apply_recipe(args, cfg, choice)
     class_weights = task.resolve_weights(cfg.class_weights, splits.train.labels)
     # The task's loss where the model's own will not do (class weights); None keeps the stock
     # path, which exact resumption relies on.
@@ -92,7 +106,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     encoder, why = training_encoder(
         cfg, tokenizer, splits.train, say=_say_once, pair_column=splits.train.pair_column
     )
-    run = _run_identity(cfg, task, splits.train, class_weights, encoder)
+    run = _run_identity(cfg, task, splits.train, class_weights, encoder) | {"recipe": choice.name}
     # One process decides (and cleans up) and all follow: ranks must agree on where they resume.
     resume_from = main_decides(
         lambda: prepare_run(
@@ -105,6 +119,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     set_seed(cfg.seed)
     model = load_classifier(cfg.model_id, task)
     cfg = _draw_pooler(cfg, model, asked="reinit_pooler" not in defaulted)
+    pair_loss = _few_shot_model(model, task, choice)
     # Saved with every checkpoint and the model: predict, export and serve read texts this way,
     # and predict and evaluate look for the training file's columns first.
     setattr(model.config, ENCODER_KEY, encoder.to_dict())
@@ -119,12 +134,13 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     trainer = _make_trainer(
         cfg, args, model, tokenizer, train_set, eval_set, guard,
         compute_metrics=_metrics_per_text(eval_set, task, encoder.spec.pooling),
-        compute_loss_func=loss,
+        compute_loss_func=loss, pair_loss=pair_loss,
     )  # fmt: skip
     point_tensorboard_at(trainer, out / "runs")
     main_process = trainer.is_world_process_zero()
     if main_process:
         _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, defaulted)
+        _announce_recipe(choice, cfg, pair_loss)
         if class_weights:
             _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
@@ -144,6 +160,9 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     validation, scores = _evaluate(
         trainer, eval_set, splits.validation, task, class_weights, pooling=pooling
     )
+    unlearnt = task.unlearnt(splits.validation.labels, scores)
+    if main_process and unlearnt:
+        log.warning("warning: %s", unlearnt)
     # What the Classifier needs to rebuild the task (e.g. the chosen thresholds); the encoder
     # (window, strategy, pair column) is in the config since the model was built.
     trainer.model.config.update({CONFIG_KEY: task.to_config()})
@@ -154,6 +173,8 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         "text_pair_column": splits.train.pair_column,
         "labels": list(task.names),
         "precision": precision,
+        "recipe": _recipe_record(choice, cfg, splits, pair_loss),
+        "not_learnt": unlearnt,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "data": _data_summary(cfg, splits),
         "class_weights": class_weights,
@@ -206,7 +227,9 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
     pooler = ", pooler drawn afresh" if cfg.reinit_pooler else ""
     if not cfg.reinit_pooler and "reinit_pooler" in defaulted and _recipe(splits).reinit_pooler:
         pooler = ", pooler kept (it shows training, or the model has none)"
-    _say(f"{cfg.epochs:g} epochs at learning rate {cfg.learning_rate:g}{pooler}{chosen}")
+    if cfg.recipe == "standard":  # the few-shot recipe says its own (_announce_recipe)
+        length = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
+        _say(f"{length} at learning rate {cfg.learning_rate:g}{pooler}{chosen}")
     _say(f"long texts: {encoder.spec.strategy} ({why})")
     for split, dataset in (("train", train_set), ("validation", eval_set)):
         capped = encoder.cap_note() if split == "train" else ""
@@ -216,6 +239,107 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
 def _recipe(splits: LabeledSplits):
     """The task's training recipe for these texts: its own, or its one for text pairs."""
     return splits.task.pair_recipe if splits.train.pair_column else splits.task.recipe
+
+
+def _choose_recipe(cfg: TrainConfig, task_name: str, labels) -> recipes.Choice:
+    """standard or few_shot for these training labels (all of them, before any split)."""
+    if cfg.recipe == "auto" and len(labels) > 50_000:  # no need to count them: not few
+        return recipes.Choice("standard", f"{len(labels):,} texts")
+    return recipes.choose(cfg.recipe, task_name, list(labels))
+
+
+def _few(cfg: TrainConfig):
+    """load_splits' keep_all: whether to train on every text (no validation split)."""
+    return lambda task_name, labels: _choose_recipe(cfg, task_name, labels).name == "few_shot"
+
+
+def _check_few_shot(cfg: TrainConfig, splits: LabeledSplits) -> None:
+    """What the few-shot recipe cannot do, refused before any model loads."""
+    if cfg.early_stopping_patience:
+        raise BertftError(
+            "--early_stopping_patience: the few-shot recipe trains a fixed number of steps on "
+            "every text, with nothing held out to stop on; leave it out, or give --recipe standard"
+        )
+    train = splits.train
+    recipes.refuse_too_few(splits.task.name, list(train.labels), train.origin)
+
+
+def _recipe_settings(choice, task_recipe, defaulted: list[str], cfg: TrainConfig) -> dict:
+    """The values of the settings the user left to the recipe."""
+    if choice.name == "standard":
+        chosen = dataclasses.asdict(task_recipe) | {"per_device_train_batch_size": STANDARD_BATCH}
+    else:
+        few = recipes.FEW_SHOT
+        # A fixed number of steps (max_steps) unless the user gave epochs or steps.
+        chosen = {
+            "epochs": None,
+            "learning_rate": few.learning_rate,
+            "reinit_pooler": False,  # the pooler starts as the identity over the mean
+            "per_device_train_batch_size": few.per_device_train_batch_size,
+        }
+    settings = {name: chosen[name] for name in defaulted}
+    if choice.name == "few_shot" and cfg.epochs is None and cfg.max_steps is None:
+        settings["max_steps"] = recipes.FEW_SHOT.max_steps
+    return settings
+
+
+def _apply_recipe(args, cfg: TrainConfig, choice: recipes.Choice) -> None:
+    """The Trainer's arguments for the chosen recipe (they were built before the data showed
+    which: building them joins the process group under torchrun)."""
+    args.num_train_epochs, args.learning_rate = cfg.epochs or 1.0, cfg.learning_rate
+    args.per_device_train_batch_size = cfg.per_device_train_batch_size
+    args.max_steps = cfg.max_steps or -1
+    if choice.name == "few_shot":
+        # Nothing held out to choose a checkpoint by: no evaluation during training, the last
+        # step's model kept, and a checkpoint each quarter of the run for resuming.
+        args.eval_strategy = "no"
+        args.load_best_model_at_end = False
+        if cfg.max_steps:
+            args.save_strategy, args.save_steps = "steps", recipes.save_steps(cfg.max_steps)
+
+
+def _few_shot_model(model, task: Task, choice: recipes.Choice) -> PairLoss | None:
+    """The few-shot model: mean pooling where the encoder allows it, and the pair loss where
+    the task can compare labels."""
+    if choice.name != "few_shot":
+        return None
+    if not add_mean_pooling_layer(model):
+        _say_once(f"few-shot: {model.config.model_type} keeps its own pooling (no BERT layers)")
+    probe = task.pair_targets
+    weight = recipes.FEW_SHOT.pair_loss_weight
+    if weight == 0 or task.name == "regression":
+        return None
+    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    if layers is None:
+        return None
+    return PairLoss(layers[-1], probe, weight)
+
+
+def _announce_recipe(choice: recipes.Choice, cfg: TrainConfig, pair_loss) -> None:
+    if choice.name != "few_shot":
+        _say(f"recipe standard ({choice.why})")
+        return
+    length = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
+    pairs = ", with the pair loss" if pair_loss else ""
+    _say(
+        f"recipe few_shot ({choice.why}): every text trains, none held out; {length} of "
+        f"{cfg.per_device_train_batch_size} at learning rate {cfg.learning_rate:g}, mean "
+        f"pooling{pairs}, the last step's model kept"
+    )
+
+
+def _recipe_record(choice, cfg: TrainConfig, splits: LabeledSplits, pair_loss) -> dict:
+    """metrics.json's account of the recipe, which the report and the card show."""
+    record = {"name": choice.name, "why": choice.why}
+    if choice.name == "few_shot":
+        record |= {
+            "max_steps": cfg.max_steps,
+            "pair_loss": recipes.FEW_SHOT.pair_loss_weight if pair_loss else 0.0,
+            "validated_on": "the validation data"
+            if splits.held_out
+            else "the training texts (none held out): they show fit, not accuracy",
+        }
+    return record
 
 
 def _draw_pooler(cfg: TrainConfig, model, asked: bool) -> TrainConfig:
@@ -238,7 +362,10 @@ def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveG
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    return _trainer_class(cfg.layerwise_lr_decay)(
+    pair_loss = hooks.pop("pair_loss", None)
+    # The few-shot head learns faster than the layers under it (with the pair loss: few-shot).
+    head_scale = recipes.FEW_SHOT.head_learning_rate_scale if pair_loss else 1.0
+    return _trainer_class(cfg.layerwise_lr_decay, pair_loss, head_scale)(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -254,14 +381,18 @@ def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveG
     )
 
 
-def _trainer_class(layer_decay: float = 1.0):
+def _trainer_class(
+    layer_decay: float = 1.0, pair_loss: PairLoss | None = None, head_scale: float = 1.0
+):
     """The Trainer with three changes:
 
     - the loss of a sequence classifier scaled right under gradient accumulation and DDP;
     - a length-grouped training sampler whose order depends only on (seed, epoch). The stock
       sampler draws from the global RNG, whose state differs after a restart, so a resumed run
       would see other batches than an uninterrupted one (transformers#11323);
-    - with `layer_decay` below 1, a learning rate per encoder layer (training.layer_decay)."""
+    - with `layer_decay` below 1, a learning rate per encoder layer (training.layer_decay);
+    - with `pair_loss`, the few-shot pair loss added to the task's (training.pair_loss), and
+      with `head_scale`, the head's learning rate that many times the rest's."""
     import torch
     from transformers import Trainer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -288,10 +419,18 @@ def _trainer_class(layer_decay: float = 1.0):
             # what gradient clipping does. Declaring the truth restores the plain-mean loss.
             self.model_accepts_loss_kwargs = False
 
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # The labels first: with a compute_loss_func the Trainer takes them out of inputs.
+            labels = inputs.get("labels")
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            if pair_loss is not None and model.training and labels is not None:
+                loss = loss + pair_loss(labels)
+            return (loss, outputs) if return_outputs else loss
+
         def create_optimizer(self, model=None):
             # The Trainer's optimizer, given one parameter group per layer: the documented way
             # to change its groups is to override this method.
-            if layer_decay == 1.0 or self.optimizer is not None:
+            if (layer_decay, head_scale) == (1.0, 1.0) or self.optimizer is not None:
                 return super().create_optimizer(model)
             model = self.model if model is None else model
             optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
@@ -302,6 +441,7 @@ def _trainer_class(layer_decay: float = 1.0):
                 self.args.weight_decay,
                 set(self.get_decay_parameter_names(model)),
                 model.config.model_type,
+                head_scale,
             )
             self.optimizer = optimizer_cls(groups, **kwargs)
             return self.optimizer
@@ -349,7 +489,7 @@ def _training_arguments(cfg: TrainConfig, checkpoint_dir: Path, precision: str):
         output_dir=str(checkpoint_dir),
         # Where not given, the task's (set in _train once the data has shown the task).
         learning_rate=cfg.learning_rate or 0.0,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_train_batch_size=cfg.per_device_train_batch_size or STANDARD_BATCH,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         num_train_epochs=cfg.epochs or 0.0,
         # With max_steps the epoch strategies below still evaluate and save where it stops: the
