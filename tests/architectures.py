@@ -2,7 +2,7 @@
 out like its real one: where the special tokens sit (RoBERTa pads with 1, ModernBERT with its
 last id), whether token_type_ids exist, and RoBERTa-style position offsets.
 
-A word-level vocabulary of the conftest topics keeps the models learnable in seconds.
+A word-level vocabulary of the helpers topics keeps the models learnable in seconds.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import FILLER, TOPICS
+from helpers import FILLER, TOPICS
 
 WORDS = sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
 HIDDEN, LAYERS, HEADS, FFN, POSITIONS = 64, 2, 2, 128, 64
@@ -109,7 +109,7 @@ LAYOUTS = {
     "mpnet": ROBERTA,
 }
 ARCHITECTURES = list(LAYOUTS)
-# Train flags beyond conftest's tiny ones: ALBERT's single shared layer stalls at learning rate
+# Train flags beyond helpers.tiny_train_args: ALBERT's single shared layer stalls at learning rate
 # 5e-3 on the topics (0.67 validation accuracy after 6 epochs; 1.0 by epoch 2 at 2e-3).
 EXTRA_FLAGS = {"albert": ("--learning_rate", "2e-3")}
 

@@ -7,58 +7,35 @@ from __future__ import annotations
 
 import json
 import os
-import random
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pathlib import Path  # noqa: E402
 
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from helpers import FILLER, TOPICS, tiny_train_args, topic_frame  # noqa: E402
+from task_data import write_multi_label  # noqa: E402
 
-# Three topics, each with its own words: a tiny model can learn them in a few epochs, so a
-# test can ask for real accuracy rather than "it ran".
-TOPICS = {
-    "sports": [
-        "ball",
-        "goal",
-        "team",
-        "match",
-        "score",
-        "player",
-        "coach",
-        "league",
-        "win",
-        "stadium",
-    ],
-    "weather": ["rain", "sun", "cloud", "wind", "storm", "snow", "cold", "warm", "forecast", "sky"],
-    "food": [
-        "bread",
-        "cheese",
-        "soup",
-        "pasta",
-        "salad",
-        "apple",
-        "cake",
-        "dinner",
-        "cook",
-        "taste",
-    ],
-}
-FILLER = ["the", "a", "of", "and", "today", "very", "really", "some"]
+COSTS = {"unit", "trains", "subprocess", "serves", "real", "slow", "gpu"}
 
 
-def topic_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    """`n` short texts, balanced over the three topics, columns text/label."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = list(TOPICS)[i % len(TOPICS)]
-        words = rng.choices(TOPICS[label], k=rng.randint(2, 5)) + rng.choices(FILLER, k=2)
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "label": label})
-    return pd.DataFrame(rows)
+def pytest_collection_modifyitems(config, items):
+    """Every test file says what its tests cost (pyproject.toml's markers), so that the quick
+    loop (`make quick`) can leave the costly ones out: a file without a module-level
+    `pytestmark` naming one of them is refused."""
+    unmarked = set()
+    for item in items:
+        module = getattr(item, "module", None)
+        marks = getattr(module, "pytestmark", [])
+        marks = marks if isinstance(marks, list) else [marks]
+        if module is not None and not COSTS & {m.name for m in marks}:
+            unmarked.add(item.path.name)
+    if unmarked:
+        raise pytest.UsageError(
+            f"{', '.join(sorted(unmarked))}: give the file a module-level pytestmark naming "
+            f"its tests' cost, one of {', '.join(sorted(COSTS))} (see pyproject.toml)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -109,45 +86,6 @@ def topic_csv(tmp_path) -> Path:
     return path
 
 
-HOOKS = Path(__file__).parent / "hooks"
-
-
-def slowed_env(**hooks: float) -> dict[str, str]:
-    """The environment for a `bertft` subprocess slowed by tests/hooks/sitecustomize.py:
-    step_seconds=, save_seconds= (none given: the plain environment, hub off)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if hooks:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOKS), env.get("PYTHONPATH")]))
-        env |= {f"BERTFT_TEST_{k.upper()}": str(v) for k, v in hooks.items()}
-    return env
-
-
-def tiny_train_args(model: Path, data: Path | str, out: Path, *extra: str) -> list[str]:
-    """`bertft train` flags that make the tiny model learn the topics in a few seconds."""
-    return [
-        "train",
-        "--model_id",
-        str(model),
-        "--data",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--learning_rate",
-        "5e-3",
-        "--epochs",
-        "4",
-        "--per_device_train_batch_size",
-        "16",
-        "--warmup_ratio",
-        "0",
-        "--logging_steps",
-        "5",
-        "--precision",
-        "fp32",
-        *extra,
-    ]
-
-
 @pytest.fixture(scope="session")
 def tiny_trained(tiny_model, tmp_path_factory) -> Path:
     """The tiny model fine-tuned on the topics (about 100% validation accuracy), shared by the
@@ -160,3 +98,17 @@ def tiny_trained(tiny_model, tmp_path_factory) -> Path:
     out = root / "run"
     assert main(tiny_train_args(tiny_model, data, out, "--epochs", "8")) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_label(tiny_model, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A multi-label run on list labels (JSONL, 240 texts, 15 epochs): (the run, its JSONL
+    data, the same data as a CSV with 'a|b' labels beside it). Shared by the multi-label tests
+    of test_tasks.py and test_predict_file.py."""
+    from bertft.cli import main
+
+    root = tmp_path_factory.mktemp("multi")
+    jsonl, csv = write_multi_label(root)
+    out = root / "run"
+    assert main(tiny_train_args(tiny_model, jsonl, out, "--epochs", "15")) == 0
+    return out, jsonl, csv

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
-from conftest import FILLER, TOPICS
+from helpers import FILLER, TOPICS
 
 
 def _words(rng: random.Random, topic: str, low: int = 2, high: int = 4) -> list[str]:

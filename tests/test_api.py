@@ -6,10 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-from conftest import topic_frame
+from helpers import topic_frame
 
 import bertft
 from bertft import BertftError
+
+pytestmark = pytest.mark.unit
 
 TEXTS = ["rain and wind tonight", "the striker scored a goal", "bread and cheese soup", "sky"]
 
@@ -21,6 +23,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "bertft" / "data"
 
 
+@pytest.mark.trains
 def test_train_on_a_dataframe_gives_a_classifier_that_answers_like_pipeline(
     tiny_model, tmp_path, cache, caplog
 ):

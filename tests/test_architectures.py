@@ -12,18 +12,17 @@ from __future__ import annotations
 import json
 import shutil
 
-import httpx
 import numpy as np
 import pytest
 from architectures import ARCHITECTURES, EXTRA_FLAGS, POSITIONS, build
-from conftest import tiny_train_args, topic_frame
-from serve_helpers import running_server
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
 from bertft.inference.classifier import Classifier
 
-# About 20 s of CPU per architecture (train, evaluate, two exports, a server, a resume).
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.trains]
+
+# About 15 s of CPU per architecture (train, evaluate, two exports, the app, a resume).
 
 # Unseen texts: short, long, and one past every model's position table (truncated, not a crash).
 TEXTS = ["goal team win", "rain snow storm and a cold wind", "cheese bread soup"]
@@ -89,8 +88,17 @@ def test_exports_give_the_pytorch_answers(trained, exported):
 
 
 def test_serves_the_int8_export(exported):
-    with running_server(exported, "--backend", "onnx") as url:
-        answer = httpx.post(f"{url}/predict", json={"text": TEXTS[1]}, timeout=30).json()
+    """The served app on each family's int8 export, in process: `bertft serve --backend onnx`
+    as a real process is test_serve.py's (the same app; only the family differs here)."""
+    from fastapi.testclient import TestClient
+
+    from bertft.serving.app import create_app
+    from bertft.settings import ServeSettings
+
+    clf = Classifier.from_pretrained(exported, backend="onnx")
+    assert clf.backend == "onnx" and clf.source.endswith("model.int8.onnx")
+    with TestClient(create_app(clf, ServeSettings())) as client:
+        answer = client.post("/predict", json={"text": TEXTS[1]}).json()
     assert answer["label"] == "weather"
 
 

@@ -10,12 +10,14 @@ import sys
 from collections import Counter
 
 import pytest
-from conftest import FILLER, TOPICS, tiny_train_args, topic_frame
+from helpers import FILLER, TOPICS, tiny_train_args, topic_frame
 
 from bertft.cli import main
 from bertft.config import DataConfig
 from bertft.data.load import load_splits
 from bertft.errors import BertftError
+
+pytestmark = pytest.mark.unit
 
 
 def test_arrow_path_reads_checks_and_splits_like_the_in_memory_one(tmp_path, caplog):
@@ -62,6 +64,7 @@ def test_max_eval_samples_is_a_stratified_sample(tmp_path):
     assert counts == {"food": 10, "sports": 10, "weather": 10}
 
 
+@pytest.mark.trains
 def test_max_steps_trains_evaluates_and_saves_where_it_stops(tiny_model, tmp_path):
     data = tmp_path / "d.csv"
     topic_frame(600).to_csv(data, index=False)
@@ -111,6 +114,8 @@ def _peak_train_mb(tiny_model, data, out) -> float:
     return float(done.stdout.split()[-1])
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_a_300k_row_csv_starts_training_within_bounded_memory(tiny_model, tmp_path):
     """300,000 rows (10x 30,000): the run's peak memory grows by a few percent, not 10x: the

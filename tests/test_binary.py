@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 from sklearn.metrics import roc_auc_score
 
 from bertft.cli import main
 from bertft.metrics import binary_metrics
+
+pytestmark = pytest.mark.unit
 
 
 def _binary_frame(n: int, seed: int):
@@ -40,6 +42,7 @@ def test_binary_metrics_by_hand():
     assert binary_metrics([1, 1], [0.2, 0.9])["roc_auc"] is None  # one class: undefined
 
 
+@pytest.mark.trains
 def test_training_and_evaluate_report_auc_and_threshold(binary_model, tmp_path, capsys):
     metrics = json.loads((binary_model / "metrics.json").read_text())
     binary = metrics["validation"]["binary"]
@@ -70,6 +73,7 @@ def test_training_and_evaluate_report_auc_and_threshold(binary_model, tmp_path, 
     assert (out / "plots" / "roc_pr.png").is_file()
 
 
+@pytest.mark.trains
 def test_predict_threshold_moves_texts_between_the_labels(binary_model, capsys):
     texts = ["rain snow storm", "goal team", "sun match", "wind cloud ball", "league coach"]
     from bertft import Classifier
@@ -92,6 +96,7 @@ def test_predict_threshold_moves_texts_between_the_labels(binary_model, capsys):
     assert expected.count("weather") >= 2 and expected.count("sports") >= 2
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -108,6 +113,7 @@ def test_predict_threshold_bad_flags(binary_model, capsys, flags, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.trains
 def test_multiclass_model_refuses_a_threshold(tiny_model, tmp_path, capsys):
     data = tmp_path / "three.csv"
     topic_frame(60).to_csv(data, index=False)

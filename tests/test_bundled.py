@@ -9,6 +9,8 @@ import pytest
 from bertft.data.bundled import BUNDLED, load_bundled, package_dir
 from bertft.model import resolve_model_path
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("name", "rows", "labels"),

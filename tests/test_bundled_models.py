@@ -15,10 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import topic_frame
+from helpers import topic_frame
 
 from bertft.bundled_models import MPNET_PARTS, assemble, package_file
 from bertft.errors import BertftError
+
+pytestmark = pytest.mark.unit
 
 WEIGHTS = os.urandom(3000)  # incompressible, so the zip is cut inside the weights
 
@@ -74,6 +76,7 @@ def test_damaged_parts_are_refused_and_leave_nothing(tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+@pytest.mark.subprocess
 def test_an_assembly_killed_midway_is_never_used(tmp_path):
     """A real process, SIGKILLed while it reads the second part (a pipe that blocks until this
     test writes to it): no model folder appears, and the next assembly builds a complete one."""
@@ -128,6 +131,7 @@ def _spm_only_deberta(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("package, module", [("sentencepiece", "sentencepiece"),
                                              ("protobuf", "google.protobuf")])  # fmt: skip
 def test_a_tokenizer_needing_a_missing_package_names_it(tmp_path, package, module):
@@ -153,6 +157,9 @@ def test_a_tokenizer_needing_a_missing_package_names_it(tmp_path, package, modul
 MPNET_INSTALLED = all(package_file(r, f".zip.00{i}") for i, r in enumerate(MPNET_PARTS, 1))
 
 
+@pytest.mark.real
+@pytest.mark.trains
+@pytest.mark.subprocess
 @pytest.mark.slow
 @pytest.mark.skipif(not MPNET_INSTALLED, reason="MPNet parts not installed (make mpnet)")
 def test_mpnet_trains_offline_from_its_parts(tmp_path):

@@ -6,10 +6,12 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
 from bertft.training.class_weights import inverse_frequency
+
+pytestmark = pytest.mark.unit
 
 COUNTS = {"food": 90, "sports": 30, "weather": 15}
 
@@ -50,6 +52,7 @@ def _validation_loss_by_hand(model_dir, dev, weights):
     return float(torch.nn.functional.cross_entropy(logits, y, weight=weight))
 
 
+@pytest.mark.trains
 def test_auto_weights_reach_metrics_report_and_the_loss(tiny_model, imbalanced, tmp_path):
     train, dev = imbalanced
     out = tmp_path / "weighted"
@@ -70,6 +73,7 @@ def test_auto_weights_reach_metrics_report_and_the_loss(tiny_model, imbalanced, 
     )
 
 
+@pytest.mark.trains
 def test_weights_file_in_yaml_is_used(tiny_model, imbalanced, tmp_path):
     train, dev = imbalanced
     weights = tmp_path / "weights.yaml"

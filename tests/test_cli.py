@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
-from conftest import tiny_train_args, topic_frame
+import pytest
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
+
+pytestmark = pytest.mark.unit
 
 
 def bertft(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -24,6 +27,7 @@ def bertft(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
     data = tmp_path / "d.csv"
     data.write_bytes(b"text,label\nok,a\n\xfe,b\n")
@@ -35,6 +39,8 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 def test_train_and_predict_as_subprocesses(tiny_model, tmp_path):
     data = tmp_path / "topics.csv"
     topic_frame(120).to_csv(data, index=False)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import tiny_train_args
+from helpers import tiny_train_args
 from task_data import pair_frame
 
 from bertft.cli import main
+
+pytestmark = pytest.mark.trains
 
 NAMES = {"sentence1": "query", "sentence2": "reply", "label": "verdict"}
 

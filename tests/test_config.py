@@ -8,6 +8,8 @@ from bertft.cli import main
 from bertft.config import TrainConfig, train_config_from
 from bertft.errors import BertftError
 
+pytestmark = pytest.mark.unit
+
 
 def test_flat_keys_fill_both_groups_and_coerce_yaml_numbers():
     cfg = train_config_from(

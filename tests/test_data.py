@@ -7,12 +7,14 @@ from collections import Counter
 
 import datasets
 import pytest
-from conftest import topic_frame
+from helpers import topic_frame
 
 from bertft.config import DataConfig
 from bertft.data.load import load_splits, read_examples
 from bertft.errors import BertftError
 from bertft.tasks import SingleLabel, TaskSettings
+
+pytestmark = pytest.mark.unit
 
 
 def _write(frame, path):

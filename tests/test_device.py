@@ -14,6 +14,8 @@ from bertft.errors import BertftError
 from bertft.hardware import inference_precision, mps_available, resolve_device
 from bertft.inference.classifier import Classifier
 
+pytestmark = pytest.mark.unit
+
 GPU = torch.cuda.is_available()
 TEXTS = ["rain and wind tonight", "the striker scored a goal", "bread and cheese soup"]
 

@@ -7,11 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import topic_frame
+from helpers import topic_frame
 
 from bertft.cli import main
 from bertft.errors import BertftError
 from bertft.inference.classifier import Classifier
+
+pytestmark = pytest.mark.unit
 
 # Texts of different lengths and batch sizes the export never saw: dynamic axes at work.
 NEW_TEXTS = [

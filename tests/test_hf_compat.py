@@ -4,15 +4,15 @@ settings passed through to the Trainer (and held to on resume), bertft's own one
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
-from conftest import slowed_env, tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
+
+pytestmark = pytest.mark.unit
 
 
 def _trainer_args(out):
@@ -21,7 +21,8 @@ def _trainer_args(out):
     return torch.load(checkpoint / "training_args.bin", weights_only=False)
 
 
-def test_a_run_classification_command_line_trains(tiny_model, tmp_path):
+@pytest.mark.trains
+def test_a_run_classification_command_line_trains(tiny_model, tmp_path, capsys):
     data = tmp_path / "train.csv"
     topic_frame(240).to_csv(data, index=False)
     out = tmp_path / "ag_news"
@@ -44,15 +45,10 @@ def test_a_run_classification_command_line_trains(tiny_model, tmp_path):
         *("--output_dir", f"{out}/"),
         *("--warmup_steps", "0"),  # a TrainingArguments setting, passed through
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "bertft", "train", *command],
-        capture_output=True,
-        text=True,
-        env=slowed_env(),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "do_train: bertft always trains" in result.stderr  # said, not silently dropped
+    # In process: the flags' translation is what is tested here; test_cli.py runs `bertft` as
+    # a real process end to end.
+    assert main(["train", *command]) == 0
+    assert "do_train: bertft always trains" in capsys.readouterr().err  # said, not dropped
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
     assert (saved["model_id"], saved["data"]) == (str(tiny_model), str(data))
     assert (saved["epochs"], saved["train_max_length"], saved["learning_rate"]) == (6.0, 32, 5e-3)
@@ -61,6 +57,7 @@ def test_a_run_classification_command_line_trains(tiny_model, tmp_path):
     assert metrics["validation"]["accuracy"] >= 0.9
 
 
+@pytest.mark.trains
 def test_training_arguments_reach_the_trainer_and_resume_holds_to_them(
     tiny_model, tmp_path, capsys
 ):

@@ -9,9 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import tiny_train_args
+from helpers import tiny_train_args
 
 from bertft.cli import main
+
+pytestmark = pytest.mark.unit
 
 
 def test_push_without_repository_id_is_refused_before_training(
@@ -33,6 +35,7 @@ def test_malformed_repository_id_is_refused_before_training(
     assert not out.exists()
 
 
+@pytest.mark.trains
 def test_push_offline_fails_clearly_and_keeps_the_trained_model(
     tiny_model, topic_csv, tmp_path, capsys
 ):
@@ -77,6 +80,8 @@ def _train_in_a_process(model, data, out, env: dict[str, str], *flags: str):
     )
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 def test_mlflow_run_logs_the_validation_metrics(tiny_model, topic_csv, tmp_path):
     store = tmp_path / "mlruns"
     env = {"MLFLOW_TRACKING_URI": f"file:{store}", "MLFLOW_ALLOW_FILE_STORE": "true"}
@@ -105,6 +110,8 @@ def test_unreachable_mlflow_is_refused_before_training(tiny_model, topic_csv, tm
     assert not out.exists()
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 def test_wandb_offline_run_logs_the_validation_metrics(tiny_model, topic_csv, tmp_path):
     env = {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_CONFIG_DIR": str(tmp_path)}
     flags = ("--report_to", "wandb")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from architectures import ARCHITECTURES, build
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
 from bertft.errors import BertftError
 from bertft.training.layer_decay import layer_of, layerwise_groups
+
+pytestmark = pytest.mark.unit
 
 
 def _groups(model, decayed: set[str], decay: float = 0.5) -> dict[str, tuple[float, float]]:
@@ -59,6 +61,7 @@ def test_frozen_parameters_stay_out_of_every_group(tiny_model):
     assert len(ids) == sum(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.trains
 def test_training_uses_one_rate_per_layer_and_records_the_decay(tiny_model, tmp_path, capsys):
     data = tmp_path / "topics.csv"
     topic_frame(120).to_csv(data, index=False)
@@ -76,14 +79,18 @@ def test_training_uses_one_rate_per_layer_and_records_the_decay(tiny_model, tmp_
     assert "--layerwise_lr_decay must be in (0, 1], got 0.0" in capsys.readouterr().err
 
 
+@pytest.mark.trains
 def test_resuming_with_another_decay_is_refused(tiny_model, tmp_path, capsys):
-    from test_resume import interrupt_mid_training
-
     data = tmp_path / "topics.csv"
-    topic_frame(240).to_csv(data, index=False)
+    topic_frame(60).to_csv(data, index=False)
     out = tmp_path / "run"
-    interrupt_mid_training(tiny_model, data, out, "--layerwise_lr_decay", "0.5", step_seconds=0.05)
-    other = ("--epochs", "5", "--save_steps", "7", "--layerwise_lr_decay", "0.8")
+    # An unfinished run: checkpoints, no metrics.json (a real SIGTERM is test_resume.py's job).
+    assert (
+        main(tiny_train_args(tiny_model, data, out, "--epochs", "1", "--layerwise_lr_decay", "0.5"))
+        == 0
+    )
+    (out / "metrics.json").unlink()
+    other = ("--epochs", "1", "--layerwise_lr_decay", "0.8")
     assert main(tiny_train_args(tiny_model, data, out, *other)) == 2
     err = capsys.readouterr().err
     assert "layerwise_lr_decay" in err and "0.5" in err, err

@@ -13,10 +13,12 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FILLER, TOPICS, tiny_train_args
+from helpers import FILLER, TOPICS, tiny_train_args
 
 from bertft.cli import main
 from bertft.windows import CutStats, WindowSpec, plan, pool, tokens_read
+
+pytestmark = pytest.mark.unit
 
 WINDOW = 16  # tokens, [CLS] and [SEP] included: 14 words of text per window
 
@@ -255,6 +257,7 @@ def test_text_pairs_refuse_chunk_and_head_tail_in_one_line(tiny_model, tmp_path,
     assert "truncate only" in capsys.readouterr().err
 
 
+@pytest.mark.trains
 def test_auto_reads_text_pairs_with_truncate_and_says_so(tiny_model, tmp_path, capsys):
     from task_data import pair_frame
 
@@ -301,6 +304,7 @@ def _expected_over(texts: list[str]) -> int:
     return sum(len(t.split()) > WINDOW - 2 for t in texts)
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_training_chooses_chunk_says_why_and_records_what_was_cut(chunked, long_data):
     metrics = json.loads((chunked / "metrics.json").read_text())
@@ -322,6 +326,7 @@ def test_training_chooses_chunk_says_why_and_records_what_was_cut(chunked, long_
     assert "long texts" in (chunked / "report.html").read_text()
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_evaluate_and_predict_are_per_document_and_report_the_cut(
     chunked, long_data, tmp_path, capsys
@@ -347,6 +352,7 @@ def test_evaluate_and_predict_are_per_document_and_report_the_cut(
     assert "long texts: 1 of 2 texts (50%) exceed the 16-token window; chunk" in captured.err
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_truncate_cannot_see_what_chunk_reads(tiny_model, long_data, chunked):
     """The long texts hide their topic past the first window: a truncating model is at chance
@@ -364,6 +370,7 @@ def test_truncate_cannot_see_what_chunk_reads(tiny_model, long_data, chunked):
     assert chunk_acc >= 0.9 and cut_acc < 0.7
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_serve_and_onnx_give_predict_s_answer_for_a_long_text(chunked, long_data, tmp_path):
     from fastapi.testclient import TestClient
@@ -391,29 +398,30 @@ def test_serve_and_onnx_give_predict_s_answer_for_a_long_text(chunked, long_data
         assert row["score"] == pytest.approx(float(probs.max()), abs=1e-5)
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_a_chunked_run_resumes_exactly_and_only_with_its_windows(tiny_model, tmp_path, capsys):
-    from test_resume import _assert_same_result, _finish, _start, interrupt_mid_training
+    from helpers import assert_same_result, finish, interrupt_at_step, start_run
 
     data = tmp_path / "long.csv"
     long_frame(90).to_csv(data, index=False)
     window = ("--train_max_length", str(WINDOW), "--epochs", "2")
     flags = (*window, "--long_texts", "chunk", "--stride", "4")
     reference = tmp_path / "reference"
-    code, err = _finish(_start(tiny_model, data, reference, *flags))
+    code, err = finish(start_run(tiny_model, data, reference, *flags))
     assert code == 0, err[-2000:]
 
     out = tmp_path / "interrupted"
-    # 18 steps of at least 0.2 s: the signal lands mid-training (steps 7 to about 12), never
-    # after the run has finished (with 0.05 s steps it sometimes had).
-    interrupt_mid_training(tiny_model, data, out, *flags, step_seconds=0.2)
+    # Of 18 steps, signalled at the ninth: mid-training, after the first save (step 7).
+    interrupt_at_step(tiny_model, data, out, *flags, step=9)
 
     # Other windows are other training data: refused, naming what differs.
     other = tiny_train_args(tiny_model, data, out, "--save_steps", "7", *window)
     assert main([*other, "--long_texts", "head_tail"]) == 2
     assert "encoder.strategy: 'chunk' then, 'head_tail' now" in capsys.readouterr().err
 
-    code, err = _finish(_start(tiny_model, data, out, *flags))
+    code, err = finish(start_run(tiny_model, data, out, *flags))
     assert code == 0, err[-2000:]
     assert "resuming from" in err
-    _assert_same_result(out, reference)
+    assert_same_result(out, reference)

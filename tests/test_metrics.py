@@ -7,6 +7,8 @@ import pytest
 
 from bertft.metrics import classification_metrics, cross_entropy, format_report, full_report
 
+pytestmark = pytest.mark.unit
+
 
 def test_headline_metrics_match_hand_computed_values():
     # class 0: tp 2, fp 1, fn 0 -> P 2/3, R 1, F1 .8

@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import slowed_env, tiny_train_args, topic_frame
-from task_data import write_multi_label
+from helpers import slowed_env, topic_frame
 
 from bertft.cli import main
+
+pytestmark = pytest.mark.unit
 
 
 def _input(tmp_path: Path, n: int = 300, name: str = "in.csv") -> Path:
@@ -119,6 +120,7 @@ def test_keep_columns_chooses_and_unknown_columns_are_named(tiny_trained, tmp_pa
     assert "--keep_columns: " in capsys.readouterr().err
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_killed_run_resumes_every_row_exactly_once_in_order(tiny_trained, tmp_path):
     """SIGKILL halfway, then the same command: the output equals an uninterrupted run's."""
@@ -153,6 +155,7 @@ def test_killed_run_resumes_every_row_exactly_once_in_order(tiny_trained, tmp_pa
     assert _read(out)["id"].tolist() == [f"doc-{i:05d}" for i in range(400)]
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigterm_stops_after_the_chunk_with_143_and_parquet_resumes(tiny_trained, tmp_path):
     source = _input(tmp_path, 300, "in.jsonl")
@@ -219,17 +222,14 @@ def test_stderr_names_the_backend_that_ran_on_both_paths(tiny_trained, tmp_path,
     assert f"bertft: predicting with torch ({tiny_trained}) on cpu" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def tiny_multi(tiny_model, tmp_path_factory) -> tuple[Path, Path]:
-    """A multi-label run and its JSONL data (list labels). Three epochs: these tests read the
-    answers' format, not how right they are."""
-    root = tmp_path_factory.mktemp("multi")
-    data, _ = write_multi_label(root, n=60)
-    out = root / "run"
-    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "3")) == 0
+@pytest.fixture
+def tiny_multi(tiny_multi_label) -> tuple[Path, Path]:
+    """A multi-label run and its JSONL data (list labels), shared with test_tasks.py."""
+    out, data, _ = tiny_multi_label
     return out, data
 
 
+@pytest.mark.trains
 def test_csv_output_writes_lists_of_labels_as_the_text_path_does(tiny_multi, tmp_path, capsys):
     model, data = tiny_multi
     rows = [json.loads(line) for line in data.read_text().splitlines()[:6]]
@@ -318,6 +318,7 @@ def _peak_rss_mb(*args: str) -> float:
     return float(done.stdout.split()[-1])
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_memory_does_not_grow_with_the_file(tiny_trained, tmp_path):
     """A file 10x larger (6 MB vs 0.6 MB) costs less extra memory than the extra bytes: reading

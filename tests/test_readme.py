@@ -6,7 +6,11 @@ import argparse
 import re
 from pathlib import Path
 
+import pytest
+
 from bertft.cli import _parser
+
+pytestmark = pytest.mark.unit
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -13,6 +13,8 @@ from bertft.model import BUNDLED_MODELS
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.real,
+    pytest.mark.trains,
     pytest.mark.skipif(
         package_dir(BUNDLED_MODELS["minilm"].requirements[0]) is None
         or package_dir(BUNDLED["trec"].package) is None,

@@ -15,6 +15,8 @@ from bertft.model import BUNDLED_MODELS
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.real,
+    pytest.mark.trains,
     pytest.mark.skipif(
         package_dir(BUNDLED_MODELS["minilm"].requirements[0]) is None
         or any(package_dir(BUNDLED[d].package) is None for d in ("trec", "vader_movies")),

@@ -6,13 +6,15 @@ import pytest
 import torch
 import yaml
 from architectures import ARCHITECTURES, build
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 from safetensors.torch import load_file
 from task_data import pair_frame
 
 from bertft.cli import main
 from bertft.model import pooler_untrained, reinit_pooler
 from bertft.tasks import SingleLabel
+
+pytestmark = pytest.mark.unit
 
 # Families whose classification head reads a pooler (BERT's, ALBERT's, DeBERTa's); the others
 # put a new dense layer in the head itself and load no pooler.
@@ -49,6 +51,7 @@ def _pooler_correlation(run, model) -> float:
     return torch.corrcoef(torch.stack([trained, original]))[0, 1].item()
 
 
+@pytest.mark.trains
 def test_training_starts_from_a_new_pooler_only_when_asked(tiny_model, tmp_path):
     data = tmp_path / "topics.csv"
     topic_frame(60).to_csv(data, index=False)
@@ -63,6 +66,7 @@ def test_training_starts_from_a_new_pooler_only_when_asked(tiny_model, tmp_path)
     assert "reinit_pooler: true" in (runs["drawn"] / "train_config.yaml").read_text()
 
 
+@pytest.mark.trains
 def test_a_model_without_a_pooler_says_there_is_nothing_to_draw(tmp_path, capsys):
     data = tmp_path / "topics.csv"
     topic_frame(60).to_csv(data, index=False)
@@ -84,6 +88,7 @@ def _pair_run(model, tmp_path, name: str, *flags: str):
     return out
 
 
+@pytest.mark.trains
 def test_text_pairs_start_from_a_new_pooler_unless_told_not_to(tiny_model, tmp_path, capsys):
     recipe = SingleLabel.pair_recipe
     assert recipe.reinit_pooler and recipe != SingleLabel.recipe
@@ -106,6 +111,7 @@ def test_text_pairs_start_from_a_new_pooler_unless_told_not_to(tiny_model, tmp_p
     )
 
 
+@pytest.mark.trains
 def test_text_pairs_on_a_model_without_a_pooler_draw_nothing_and_say_so_in_the_config(
     tmp_path, capsys
 ):
@@ -116,6 +122,7 @@ def test_text_pairs_on_a_model_without_a_pooler_draw_nothing_and_say_so_in_the_c
     assert yaml.safe_load((run / "train_config.yaml").read_text())["reinit_pooler"] is False
 
 
+@pytest.mark.trains
 def test_text_pairs_keep_a_pooler_that_was_trained_unless_asked(tiny_model, tmp_path, capsys):
     """BERT's own pooler learnt next-sentence prediction: the pair recipe keeps a pooler whose
     bias shows training, and draws it only when the user says so."""

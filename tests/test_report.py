@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
 from bertft.metrics import probability_report
 from bertft.reporting import plots
 from bertft.reporting.report import ReportData, write_report
 from bertft.tasks import SingleLabel
+
+pytestmark = pytest.mark.unit
 
 LABELS = ["food", "sports", "weather"]
 
@@ -82,6 +84,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.trains
 def test_report_is_self_contained_html_with_the_plots_and_every_label(trained):
     page = _parse(trained / "report.html")
     assert page.scripts == 0 and page.external == []  # opens offline, no JS, no CDN
@@ -99,6 +102,7 @@ def test_report_is_self_contained_html_with_the_plots_and_every_label(trained):
     assert f"{metrics['validation']['accuracy']:.4f}" in text
 
 
+@pytest.mark.trains
 def test_plots_beside_the_report_are_images_of_the_stated_size(trained):
     import matplotlib.image
 
@@ -112,6 +116,8 @@ def test_plots_beside_the_report_are_images_of_the_stated_size(trained):
         assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50, name
 
 
+@pytest.mark.trains
+@pytest.mark.serves
 def test_report_renders_in_headless_chromium_with_the_plots_visible(trained, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -147,6 +153,7 @@ def test_report_renders_in_headless_chromium_with_the_plots_visible(trained, tmp
     assert plot_blue > 0.01, plot_blue
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize(
     ("model_id", "base_model"),
     [
@@ -170,6 +177,7 @@ def test_the_card_names_the_hub_model_a_bundled_one_is_a_copy_of(trained, model_
     assert meta["datasets"] == ["CogComp/trec"]
 
 
+@pytest.mark.trains
 def test_model_card_yaml_parses_and_its_results_match_metrics_json(trained):
     text = (trained / "README.md").read_text()
     _, front, body = text.split("---\n", 2)
@@ -205,6 +213,7 @@ def test_model_card_yaml_parses_and_its_results_match_metrics_json(trained):
     assert "## Training procedure" in body and "- learning_rate: 0.005" in body
 
 
+@pytest.mark.trains
 def test_metrics_json_keeps_the_run_summary(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["data"]["label_counts"]["train"] == {"food": 64, "sports": 64, "weather": 64}
@@ -213,6 +222,7 @@ def test_metrics_json_keeps_the_run_summary(trained):
     assert "cpu" in metrics["hardware"]
 
 
+@pytest.mark.trains
 def test_tensorboard_event_files_hold_the_loss(trained):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -228,6 +238,7 @@ def test_tensorboard_event_files_hold_the_loss(trained):
     assert written == logged and len(written) >= 2
 
 
+@pytest.mark.trains
 def test_evaluate_writes_a_report_too(trained, tmp_path):
     data = tmp_path / "holdout.jsonl"
     topic_frame(60, seed=7).to_json(data, orient="records", lines=True)
@@ -275,6 +286,7 @@ def test_user_text_and_labels_are_escaped(tmp_path):
     assert text.index('<script>alert("x")</script>') < text.index("<img src=x onerror=alert(1)>")
 
 
+@pytest.mark.trains
 def test_mistakes_in_the_training_report_belong_to_their_texts(trained):
     """Validation runs in length order; each listed mistake must carry its own text's
     prediction, as the model gives it for that text alone."""

@@ -8,76 +8,35 @@ from __future__ import annotations
 
 import json
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import slowed_env, tiny_train_args, topic_frame
+from helpers import (
+    RESUME_FLAGS,
+    assert_same_result,
+    finish,
+    interrupt_at_step,
+    reached_step,
+    start_run,
+    tiny_train_args,
+    topic_frame,
+    wait_for_step,
+)
 
 from bertft.cli import main
+from bertft.training.checkpoint import last_whole_checkpoint
 
-TRAIN_FLAGS = ("--epochs", "5", "--save_steps", "7")
-TIMING = ("samples_per_second", "seconds")
-# Seeded: a failure at one interruption moment can be run again at that same moment.
+pytestmark = pytest.mark.unit
+
+
+# Seeded: a failure at one interruption step can be run again at that same step.
 MOMENTS = random.Random(16)
 
 
-def _command(model: Path, data: Path, out: Path, *flags: str) -> list[str]:
-    args = tiny_train_args(model, data, out, *TRAIN_FLAGS, *flags)
-    return [sys.executable, "-m", "bertft", *args]
-
-
-def _start(model, data, out, *flags: str, **hooks: float) -> subprocess.Popen:
-    return subprocess.Popen(
-        _command(model, data, out, *flags),
-        env=slowed_env(**hooks),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finish(proc: subprocess.Popen) -> tuple[int, str]:
-    _, err = proc.communicate(timeout=300)
-    return proc.returncode, err
-
-
-def _wait_for_training(out: Path, proc: subprocess.Popen) -> None:
-    """Until the run is stepping: its first checkpoint folder (step 7) has appeared."""
-    deadline = time.monotonic() + 120
-    while not list((out / "checkpoints").glob("checkpoint-*")):
-        assert proc.poll() is None and time.monotonic() < deadline, "training never started"
-        time.sleep(0.05)
-
-
-def interrupt_mid_training(
-    model, data, out, *flags: str, step_seconds: float, latest: float = 1.0
-) -> str:
-    """Start a run, SIGTERM it at a random moment once it is stepping (up to `latest` seconds
-    after its first checkpoint), and check it stopped as a signalled run does (exit 143);
-    its stderr."""
-    proc = _start(model, data, out, *flags, step_seconds=step_seconds)
-    _wait_for_training(out, proc)
-    time.sleep(MOMENTS.uniform(0.0, latest))
-    proc.send_signal(signal.SIGTERM)
-    code, err = _finish(proc)
-    assert code == 143, err[-2000:]
-    return err
-
-
-def _weights(out: Path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(out / "model.safetensors")
-
-
-def _validation(out: Path) -> dict:
-    metrics = json.loads((out / "metrics.json").read_text())["validation"]
-    return {k: v for k, v in metrics.items() if not k.endswith(TIMING)}
+def _saved_step(out: Path) -> int:
+    return int(last_whole_checkpoint(out / "checkpoints").name.split("-")[1])
 
 
 @pytest.fixture(scope="module")
@@ -86,33 +45,32 @@ def setup(tiny_model, tmp_path_factory):
     data = root / "topics.csv"
     topic_frame(240).to_csv(data, index=False)
     reference = root / "reference"
-    code, err = _finish(_start(tiny_model, data, reference))
+    code, err = finish(start_run(tiny_model, data, reference))
     assert code == 0, err[-2000:]
     return tiny_model, data, root, reference
 
 
-def _assert_same_result(out: Path, reference: Path) -> None:
-    ours, theirs = _weights(out), _weights(reference)
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        assert ours[name].equal(theirs[name]), f"{name} differs from the uninterrupted run"
-    assert _validation(out) == _validation(reference)
-
-
+@pytest.mark.trains
+@pytest.mark.subprocess
 def test_sigterm_checkpoints_exits_143_and_resumes_exactly(setup):
     model, data, root, reference = setup
     out = root / "sigterm"
-    err = interrupt_mid_training(model, data, out, step_seconds=0.05, latest=1.5)
+    step = MOMENTS.randint(8, 40)  # of 60, past the first periodic checkpoint (step 7)
+    err = interrupt_at_step(model, data, out, step=step)
     assert "SIGTERM received; saving a checkpoint after this step" in err
     assert "Run the same command again to resume" in err
     assert not (out / "metrics.json").exists()
+    # The checkpoint is the step the signal landed in, not the last periodic one before it.
+    assert step <= _saved_step(out) < 60, err[-2000:]
 
-    code, err = _finish(_start(model, data, out))
+    code, err = finish(start_run(model, data, out))
     assert code == 0, err[-2000:]
     assert "resuming from" in err
-    _assert_same_result(out, reference)
+    assert_same_result(out, reference)
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 def test_class_weighted_run_resumes_exactly_and_only_with_its_weights(tiny_model, tmp_path, capsys):
     frame = topic_frame(240)
     counts = {"food": 80, "sports": 80, "weather": 20}  # auto weights 0.5, 0.5, 2.0
@@ -121,19 +79,15 @@ def test_class_weighted_run_resumes_exactly_and_only_with_its_weights(tiny_model
     frame.sample(frac=1, random_state=0).to_csv(data, index=False)
     weighted = ("--class_weights", "auto")
     reference = tmp_path / "reference"
-    code, err = _finish(_start(tiny_model, data, reference, *weighted))
+    code, err = finish(start_run(tiny_model, data, reference, *weighted))
     assert code == 0, err[-2000:]
 
-    out = tmp_path / "interrupted"
-    proc = _start(tiny_model, data, out, *weighted, step_seconds=0.05)
-    _wait_for_training(out, proc)
-    proc.send_signal(signal.SIGTERM)
-    code, err = _finish(proc)
-    assert code == 143, err[-2000:]
+    out = tmp_path / "interrupted"  # 9 steps an epoch: stopped in the second
+    interrupt_at_step(tiny_model, data, out, *weighted, step=MOMENTS.randint(8, 17))
 
     # Resuming with another loss would mix two trainings in one model: refused, whether the
     # weights are dropped or changed (a weights file edited between the two runs).
-    args = tiny_train_args(tiny_model, data, out, *TRAIN_FLAGS)
+    args = tiny_train_args(tiny_model, data, out, *RESUME_FLAGS)
     assert main(args) == 2
     assert "class_weights: {'food': 0.5, 'sports': 0.5, 'weather': 2.0} then, None now" in (
         capsys.readouterr().err
@@ -143,10 +97,10 @@ def test_class_weighted_run_resumes_exactly_and_only_with_its_weights(tiny_model
     assert main([*args, "--class_weights", str(edited)]) == 2
     assert "class_weights.weather: 2.0 then, 3.0 now" in capsys.readouterr().err
 
-    code, err = _finish(_start(tiny_model, data, out, *weighted))
+    code, err = finish(start_run(tiny_model, data, out, *weighted))
     assert code == 0, err[-2000:]
     assert "resuming from" in err
-    _assert_same_result(out, reference)
+    assert_same_result(out, reference)
 
 
 def _partial_checkpoints(out: Path) -> list[Path]:
@@ -157,31 +111,39 @@ def _partial_checkpoints(out: Path) -> list[Path]:
     ]
 
 
+@pytest.mark.trains
+@pytest.mark.subprocess
 def test_sigkill_at_random_moments_even_mid_save_never_corrupts(setup):
     model, data, root, reference = setup
     out = root / "sigkill"
     stderr = ""
-    for attempt in range(3):
+    # The first kill lands inside a checkpoint write, for certain; the next two at seeded steps
+    # (one of them may fall in a save too: the hook reports a step before its save starts).
+    first = MOMENTS.randint(8, 30)
+    moments = [None, first, MOMENTS.randint(first + 1, 55)]
+    for step in moments:
         # Each save pauses 0.6 s half-written (weights and optimizer on disk, no trainer state).
-        proc = _start(model, data, out, step_seconds=0.03, save_seconds=0.6)
-        _wait_for_training(out, proc)
-        if attempt == 0:  # the first kill lands inside a checkpoint write, for certain
+        proc = start_run(model, data, out, step_seconds=0.03, save_seconds=0.6)
+        if step is None:
             while not _partial_checkpoints(out):
                 assert proc.poll() is None, "finished without a checkpoint write to kill"
                 time.sleep(0.01)
         else:
-            time.sleep(MOMENTS.uniform(3.0, 7.0))  # setup, training or saving
+            wait_for_step(out, proc, step)
         proc.kill()
         stderr += proc.communicate()[1]
-        if attempt == 0:
+        if step is None:
             assert _partial_checkpoints(out), "the kill should have left a half-written folder"
+        else:
+            assert reached_step(out) < 60
         assert not (out / "metrics.json").exists()
-    code, err = _finish(_start(model, data, out))
+    code, err = finish(start_run(model, data, out))
     assert code == 0, err[-2000:]
     assert "removed incomplete checkpoint" in stderr + err
-    _assert_same_result(out, reference)
+    assert_same_result(out, reference)
 
 
+@pytest.mark.trains
 def test_resume_refuses_a_changed_label_map(setup, tmp_path, capsys):
     model, _, _, _ = setup
     data = tmp_path / "d.csv"
@@ -197,6 +159,7 @@ def test_resume_refuses_a_changed_label_map(setup, tmp_path, capsys):
     assert "labels: ['food', 'sports', 'weather'] then, ['cooking', 'sports', 'weather'] now" in err
 
 
+@pytest.mark.trains
 def test_resume_refuses_a_changed_schedule_but_not_a_checkpoint_without_one(
     setup, tmp_path, capsys
 ):
@@ -231,6 +194,7 @@ def test_partial_checkpoint_is_never_picked(tmp_path):
     assert last_whole_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
 
 
+@pytest.mark.trains
 def test_gradient_accumulation_matches_the_bigger_batch(tiny_model, tmp_path):
     """Batch 16 and batch 4 x 4 accumulation: the same loss curve (dropout off)."""
     from transformers import BertConfig, BertModel
@@ -263,6 +227,7 @@ def test_gradient_accumulation_matches_the_bigger_batch(tiny_model, tmp_path):
     assert accumulated_eval == pytest.approx(big_eval, rel=2e-2)
 
 
+@pytest.mark.trains
 def test_checkpoint_dir_apart_and_resume_from_a_named_checkpoint(tiny_model, tmp_path, capsys):
     data = tmp_path / "d.csv"
     topic_frame(60).to_csv(data, index=False)

@@ -17,6 +17,8 @@ from serve_helpers import metric, running_server, server_process
 from bertft.cli import main
 from bertft.inference.classifier import Classifier
 
+pytestmark = pytest.mark.unit
+
 TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]
 LIMITS = ["--max_text_chars", "200", "--max_batch_texts", "8"]
 
@@ -32,6 +34,8 @@ def reference(tiny_trained):
     return Classifier.from_pretrained(tiny_trained)
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_predictions_equal_the_classifier(server, reference):
     one = httpx.post(f"{server}/predict", json={"text": TEXTS[0]}).json()
     expected = reference.top_k(TEXTS, k=2)
@@ -65,6 +69,8 @@ BAD_REQUESTS = [
 ]
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 @pytest.mark.parametrize(
     "body, status, message", [b[1:] for b in BAD_REQUESTS], ids=[b[0] for b in BAD_REQUESTS]
 )
@@ -80,6 +86,8 @@ def test_bad_requests_get_a_clear_4xx_and_never_reach_the_model(server, body, st
     assert httpx.post(f"{server}/predict", json={"text": "goal"}).json()["label"] == "sports"
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_sagemaker_routes(server, reference):
     assert httpx.get(f"{server}/ping").status_code == 200
     as_json = httpx.post(f"{server}/invocations", json={"texts": TEXTS})
@@ -96,6 +104,8 @@ def test_sagemaker_routes(server, reference):
     assert wrong.status_code == 415 and "application/json" in wrong.json()["error"]
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_metrics_count_requests_and_errors(server):
     ok = 'bertft_requests_total{code="200",route="/predict"}'
     bad = 'bertft_request_errors_total{code="422",route="/predict"}'
@@ -145,6 +155,8 @@ def test_batcher_counts_queued_texts_and_their_wait():
     assert len(passes[1][1]) == 3 and min(passes[1][1]) >= 0.1
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_concurrent_requests_share_forward_passes(server, reference):
     passes_before = metric(server, "bertft_batch_size_count")
     singles_before = metric(server, 'bertft_batch_size_bucket{le="1.0"}')
@@ -208,6 +220,8 @@ def test_a_long_request_takes_turns_with_the_others():
     assert finished == ["first", "single", "long"]
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_health_and_info_and_openapi(server):
     assert httpx.get(f"{server}/health").json() == {"status": "ok", "backend": "torch"}
     info = httpx.get(f"{server}/info").json()
@@ -245,6 +259,8 @@ def test_health_is_503_until_the_model_is_loaded(tiny_trained):
         assert client.post("/predict", json={"text": "goal"}).json()["label"] == "sports"
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_onnx_backend_serves_the_same_labels(tiny_trained, tmp_path, reference):
     out = tmp_path / "onnx"
     assert main(["export", "--model", str(tiny_trained), "--output_dir", str(out)]) == 0
@@ -254,6 +270,8 @@ def test_onnx_backend_serves_the_same_labels(tiny_trained, tmp_path, reference):
         assert [p["label"] for p in reply["predictions"]] == reference.predict(TEXTS)
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_several_worker_processes_serve_the_same_model(tiny_trained, reference):
     from bertft.hardware import available_cpus
 
@@ -265,6 +283,8 @@ def test_several_worker_processes_serve_the_same_model(tiny_trained, reference):
             assert httpx.get(f"{url}/info").json()["threads"] == max(1, available_cpus() // 2)
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_sigterm_lets_requests_in_flight_finish_then_exits(tiny_trained):
     """How SageMaker and Kubernetes stop a container: every request already taken is answered,
     then the server exits."""
@@ -330,6 +350,8 @@ def test_api_keys_from_flags_and_environment(monkeypatch):
     assert keys([]).api_key == []
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 @pytest.mark.skipif(not chromium_available(), reason="needs chromium (make browser)")
 def test_web_page_shows_label_probabilities(server, tmp_path):
     with Browser(tmp_path) as browser:

@@ -17,6 +17,8 @@ from serve_helpers import running_server
 
 from bertft.inference.classifier import Classifier
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.serves]
+
 TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]
 LIMITS = ["--max_text_chars", "200", "--max_batch_texts", "8"]
 LABELS = ["food", "sports", "weather"]

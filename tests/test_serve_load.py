@@ -20,6 +20,8 @@ from serve_helpers import metric, running_server, server_process
 from bertft.inference.classifier import Classifier
 from bertft.serving.batching import MicroBatcher, Overloaded
 
+pytestmark = pytest.mark.unit
+
 TEXTS = ["goal team win", "rain snow storm", "cheese bread soup", "the match and a cold wind"]
 KEYS = ("first-key-4f9a", "second-key-77c1")
 
@@ -84,6 +86,8 @@ def test_a_request_past_its_deadline_leaves_the_queue():
     assert after.ravel().tolist() == [4]
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 @pytest.mark.slow  # a server under a flood: about 25 s on 2 busy cores
 def test_flood_gets_429_with_retry_after_never_5xx_and_the_server_recovers(tiny_trained):
     """200 requests of 8 texts at once against a queue of 16 texts, one text a pass."""
@@ -122,6 +126,8 @@ def keyed_server(tiny_trained):
         yield url, log
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_api_keys_401_without_and_health_routes_open(keyed_server):
     url, log = keyed_server
     body = {"text": "goal"}
@@ -148,6 +154,8 @@ def test_api_keys_401_without_and_health_routes_open(keyed_server):
     assert not any(k in "".join(log) + info for k in KEYS)
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 @pytest.mark.skipif(not chromium_available(), reason="needs chromium (make browser)")
 def test_web_page_asks_for_the_key_and_sends_it(keyed_server, tmp_path):
     url, _ = keyed_server
@@ -179,6 +187,8 @@ print(json.dumps([[e.label, e.score] for e in out]))
 """
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 def test_huggingface_hub_inference_client(keyed_server, tiny_trained):
     """The real client, in its own process: it sends nothing while HF_HUB_OFFLINE=1 (which
     the test session sets), so that process runs without it; it talks only to the server."""
@@ -211,6 +221,8 @@ def test_huggingface_hub_inference_client(keyed_server, tiny_trained):
     assert refused.returncode != 0 and "401" in refused.stderr
 
 
+@pytest.mark.subprocess
+@pytest.mark.serves
 @pytest.mark.slow  # two workers each load the model: about 40 s on 2 busy cores
 def test_metrics_sum_every_worker(tiny_trained):
     """Two workers: requests on fresh connections until both have answered; then one scrape

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 from task_data import pair_frame, regression_frame, write_multi_label
 
 from bertft.cli import main
@@ -17,15 +17,13 @@ from bertft.errors import BertftError
 from bertft.inference.classifier import Classifier
 from bertft.tasks import MultiLabel, Regression, SingleLabel, TaskSettings, choose_task
 
+pytestmark = pytest.mark.unit
 
-@pytest.fixture(scope="module")
-def multi(tiny_model, tmp_path_factory):
-    """A multi-label run on list labels (JSONL); its CSV twin beside it."""
-    root = tmp_path_factory.mktemp("multi")
-    jsonl, csv = write_multi_label(root)
-    out = root / "run"
-    assert main(tiny_train_args(tiny_model, jsonl, out, "--epochs", "15")) == 0
-    return out, jsonl, csv
+
+@pytest.fixture
+def multi(tiny_multi_label):
+    """A multi-label run on list labels (JSONL); its CSV twin beside it (conftest)."""
+    return tiny_multi_label
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +158,7 @@ def _recipe_run(tiny_model, data, out, *extra) -> dict:
     return yaml.safe_load((out / "train_config.yaml").read_text())
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("task", ["single_label", "multi_label", "regression"])
 def test_each_task_trains_with_its_own_recipe_unless_told(task, tiny_model, tmp_path, capsys):
     from bertft.tasks import TASKS
@@ -182,6 +181,7 @@ def test_each_task_trains_with_its_own_recipe_unless_told(task, tiny_model, tmp_
     assert f"(epochs, learning_rate and reinit_pooler: the {task} default)" in said
 
 
+@pytest.mark.trains
 def test_scored_pairs_train_with_regressions_pair_recipe(tiny_model, tmp_path, capsys):
     frame = regression_frame(60)
     frame.insert(1, "text2", regression_frame(60, seed=1).text)  # text1/text2: a usual pair
@@ -196,6 +196,7 @@ def test_scored_pairs_train_with_regressions_pair_recipe(tiny_model, tmp_path, c
     )
 
 
+@pytest.mark.trains
 def test_what_the_user_gives_wins_over_the_recipe_one_setting_at_a_time(tiny_model, tmp_path):
     data, _ = write_multi_label(tmp_path, n=60)
     # --num_train_epochs: Hugging Face's name for --epochs.
@@ -206,6 +207,7 @@ def test_what_the_user_gives_wins_over_the_recipe_one_setting_at_a_time(tiny_mod
 # --- multi-label --------------------------------------------------------------------------------
 
 
+@pytest.mark.trains
 def test_multi_label_learns_and_saves_what_plain_transformers_needs(multi):
     out, _, _ = multi
     metrics = json.loads((out / "metrics.json").read_text())
@@ -227,6 +229,7 @@ def test_multi_label_learns_and_saves_what_plain_transformers_needs(multi):
     assert (out / "plots" / "co_occurrence.png").is_file()
 
 
+@pytest.mark.trains
 def test_multi_label_predict_pipeline_and_classifier_agree(multi, capsys):
     from transformers import pipeline
 
@@ -248,6 +251,7 @@ def test_multi_label_predict_pipeline_and_classifier_agree(multi, capsys):
         assert sorted(k for k, p in scores.items() if p >= thresholds[k]) == sorted(row["labels"])
 
 
+@pytest.mark.trains
 def test_csv_with_separated_labels_trains_the_same_model(multi, tiny_model, tmp_path):
     from safetensors.numpy import load_file
 
@@ -263,6 +267,7 @@ def test_csv_with_separated_labels_trains_the_same_model(multi, tiny_model, tmp_
     assert json.loads((twin / "config.json").read_text())["bertft_task"]["thresholds"] == first
 
 
+@pytest.mark.trains
 def test_multi_label_evaluate_on_the_csv_twin(multi, tmp_path):
     out, _, _ = multi
     root = tmp_path / "held"
@@ -277,6 +282,7 @@ def test_multi_label_evaluate_on_the_csv_twin(multi, tmp_path):
     assert isinstance(row["true"], list) and set(row["predicted"]) == {"labels", "scores"}
 
 
+@pytest.mark.trains
 def test_multi_label_class_weights_are_positive_weights(tiny_model, multi, tmp_path):
     _, jsonl, _ = multi
     out = tmp_path / "weighted"
@@ -292,6 +298,7 @@ def test_multi_label_class_weights_are_positive_weights(tiny_model, multi, tmp_p
 # --- regression ----------------------------------------------------------------------------------
 
 
+@pytest.mark.trains
 def test_regression_learns_in_the_labels_units(regression, capsys):
     from transformers import pipeline
 
@@ -318,6 +325,7 @@ def test_regression_learns_in_the_labels_units(regression, capsys):
     assert "Predicted against true" in html and "Pearson" in html
 
 
+@pytest.mark.trains
 def test_regression_evaluate_and_csv_output(regression, tmp_path, capsys):
     out, _ = regression
     data = tmp_path / "more.csv"
@@ -338,6 +346,7 @@ def test_regression_evaluate_and_csv_output(regression, tmp_path, capsys):
     assert list(frame.columns) == ["text", "score_input", "value", "score"] and len(frame) == 50
 
 
+@pytest.mark.trains
 def test_evaluate_refuses_a_word_as_a_regression_target(regression, tmp_path, capsys):
     out, _ = regression
     data = tmp_path / "bad.csv"
@@ -352,6 +361,7 @@ def test_evaluate_refuses_a_word_as_a_regression_target(regression, tmp_path, ca
 # --- pairs -------------------------------------------------------------------------------------
 
 
+@pytest.mark.trains
 def test_pairs_are_found_and_read_together(pairs, capsys):
     from transformers import pipeline
 
@@ -380,6 +390,7 @@ def test_pairs_are_found_and_read_together(pairs, capsys):
     assert np.mean([r["label"] == y for r, y in zip(from_file, frame.label, strict=True)]) > 0.9
 
 
+@pytest.mark.trains
 def test_the_classifier_takes_pairs_as_pipeline_does(pairs):
     from transformers import pipeline
 
@@ -398,6 +409,7 @@ def test_the_classifier_takes_pairs_as_pipeline_does(pairs):
         clf("bread cheese")
 
 
+@pytest.mark.trains
 def test_a_pair_model_refuses_single_texts(pairs, capsys):
     out, _ = pairs
     assert main(["predict", "--model", str(out), "--text", "bread cheese"]) == 2

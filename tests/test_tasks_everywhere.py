@@ -12,15 +12,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import (
+    RESUME_FLAGS,
+    assert_same_result,
+    finish,
+    interrupt_at_step,
+    resume_command,
+    start_run,
+    tiny_train_args,
+)
 from serve_helpers import running_server
 from task_data import multi_label_rows, pair_frame, regression_frame
-from test_resume import _assert_same_result, _command, _finish, _start, interrupt_mid_training
 
 from bertft.cli import main
 from bertft.inference.classifier import Classifier
 
-# Two training runs per task plus export and a server: minutes, not seconds.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.trains, pytest.mark.subprocess]
+
 
 # name -> (file name, how to write it, extra training flags)
 TASKS = {
@@ -48,7 +56,7 @@ def run(request, tiny_model, tmp_path_factory):
     data = root / file
     _write(task, data)
     reference = root / "reference"
-    code, err = _finish(_start(tiny_model, data, reference, *flags))
+    code, err = finish(start_run(tiny_model, data, reference, *flags))
     assert code == 0, err[-2000:]
     return task, tiny_model, data, flags, root, reference
 
@@ -56,10 +64,10 @@ def run(request, tiny_model, tmp_path_factory):
 def test_sigterm_and_resume_end_with_the_same_model(run):
     task, model, data, flags, root, reference = run
     out = root / "sigterm"
-    interrupt_mid_training(model, data, out, *flags, step_seconds=0.05)
-    code, err = _finish(_start(model, data, out, *flags))
+    interrupt_at_step(model, data, out, *flags, step=9)  # of about 30, after the first save
+    code, err = finish(start_run(model, data, out, *flags))
     assert code == 0 and "resuming from" in err, err[-2000:]
-    _assert_same_result(out, reference)
+    assert_same_result(out, reference)
     assert (
         json.loads((out / "metrics.json").read_text())["task"]
         == json.loads((reference / "metrics.json").read_text())["task"]
@@ -80,9 +88,9 @@ def test_torchrun_trains_each_task_like_one_process(task, still_model, tmp_path)
     _write(task, validation, 40, seed=3)
     flags = [*flags, "--validation_data", str(validation)]
     one, two = tmp_path / "one", tmp_path / "two"
-    code, err = _finish(_start(still_model, data, one, *flags))
-    assert code == 0, err[-2000:]
-    command = _command(still_model, data, two, *flags, "--per_device_train_batch_size", "8")
+    # The one-process reference in process: compared to float rounding, not bit for bit.
+    assert main(tiny_train_args(still_model, data, one, *RESUME_FLAGS, *flags)) == 0
+    command = resume_command(still_model, data, two, *flags, "--per_device_train_batch_size", "8")
     done = subprocess.run([*command, "--nproc", "2"], capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "world size 2, global batch 16" in done.stdout + done.stderr
@@ -121,6 +129,7 @@ def test_export_checks_parity_in_the_tasks_metric(run, capsys):
     assert f"pytorch  {metric}" in printed
 
 
+@pytest.mark.serves
 def test_server_answers_like_the_classifier(run):
     task, _, data, _, _, reference = run
     clf = Classifier.from_pretrained(reference)

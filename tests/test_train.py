@@ -7,20 +7,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_train_args, topic_frame
+from helpers import tiny_train_args, topic_frame
 
 from bertft.cli import main
 
+pytestmark = pytest.mark.unit
 
-@pytest.fixture(scope="module")
-def trained(tiny_model, tmp_path_factory):
-    """One tiny training run shared by the tests that only read its outputs."""
-    root = tmp_path_factory.mktemp("trained")
-    data = root / "topics.csv"
-    topic_frame(240).to_csv(data, index=False)
-    out = root / "run"
-    assert main(tiny_train_args(tiny_model, data, out, "--epochs", "8")) == 0
-    return out
+
+@pytest.fixture
+def trained(tiny_trained):
+    """The session's tiny run (conftest.tiny_trained: 240 topic texts, 8 epochs), which these
+    tests only read; its data is `topics.csv` beside it."""
+    return tiny_trained
 
 
 def test_training_learns_the_topics_and_writes_a_complete_folder(trained):
@@ -114,6 +112,7 @@ def test_evaluate_on_the_training_data_uses_the_part_held_out(trained, tmp_path,
     assert not report["held_out_from_training"] and report["samples"] == 240
 
 
+@pytest.mark.trains
 def test_the_held_out_part_is_found_from_any_directory(tiny_model, tmp_path, monkeypatch):
     """Training named its file relative to where it ran; evaluate, run from elsewhere and
     naming the file another way, still sees that it is the training data."""
@@ -191,6 +190,7 @@ def test_predict_texts_to_stdout_and_files_in_input_order(trained, tmp_path, cap
     assert [r["text"] for r in rows] == topic_frame(9, seed=3).text.tolist()
 
 
+@pytest.mark.trains
 def test_an_output_folder_holding_a_finished_run_is_refused_unless_overwritten(
     trained, tiny_model, tmp_path, capsys
 ):
@@ -213,6 +213,7 @@ def test_an_output_folder_holding_a_finished_run_is_refused_unless_overwritten(
     assert not (other / "notes.txt").exists() and (other / "metrics.json").exists()
 
 
+@pytest.mark.trains
 def test_unfinished_run_resumes_and_refuses_different_data(tiny_model, tmp_path, capsys):
     data = tmp_path / "d.csv"
     topic_frame(60).to_csv(data, index=False)
@@ -238,6 +239,7 @@ def test_unfinished_run_resumes_and_refuses_different_data(tiny_model, tmp_path,
     assert metrics["train"]["epoch"] == 2
 
 
+@pytest.mark.trains
 def test_yaml_config_with_flags_overriding(tiny_model, topic_csv, tmp_path):
     config = tmp_path / "run.yaml"
     out = tmp_path / "run"
@@ -261,6 +263,7 @@ def test_yaml_config_with_flags_overriding(tiny_model, topic_csv, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["validation"]["samples"] == 60
 
 
+@pytest.mark.trains
 def test_freeze_embeddings_keeps_the_word_embeddings_and_still_learns(tiny_model, tmp_path):
     from safetensors.torch import load_file
     from transformers import BertModel
@@ -284,6 +287,7 @@ def test_freeze_embeddings_keeps_the_word_embeddings_and_still_learns(tiny_model
     assert json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] >= 0.6
 
 
+@pytest.mark.trains
 def test_a_test_set_of_another_size_than_validation_is_evaluated(tiny_model, tmp_path, capsys):
     """The Trainer's per-epoch metrics know the validation set's windows; the test set (30
     texts against validation's 48) is reported on its own, in metrics.json and the card."""
