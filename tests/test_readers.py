@@ -172,3 +172,12 @@ def test_evaluate_and_predict_give_a_text_the_same_answer(tiny_trained, tmp_path
         answers = e["predicted"] if isinstance(e["predicted"], list) else [e["predicted"]]
         top = max(answers, key=lambda a: a["score"])
         assert (top["label"], top["score"]) == (p["label"], pytest.approx(p["score"], abs=1e-4))
+
+
+def test_a_blank_csv_line_is_no_row_for_any_stage(tmp_path):
+    """Predict once counted a blank line as a row; training (pandas) did not."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\nrain,a\n\nsoup,b\n" + "more,a\n" * 4)
+    _, rows = _predicts(path, "text")
+    assert read_examples(str(path)).rows == rows
+    assert rows[:2] == ["row 1 (line 2)", "row 2 (line 4)"]

@@ -173,7 +173,8 @@ def _csv_records(path: Path, file, fmt: str) -> Iterator[tuple[dict[str, str], i
             row += 1
             if len(values) != len(header):
                 raise BertftError(
-                    f"{path}, row {row} (line {start}): {len(values)} fields, expected "
+                    f"{path}, {row_name(BY_ROW_AND_LINE, row - 1, start)}: {len(values)} "
+                    f"fields, expected "
                     f"{len(header)} as in the header ({', '.join(header)})"
                 )
             yield dict(zip(header, values, strict=True)), start
