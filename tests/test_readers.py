@@ -13,9 +13,10 @@ from conftest import TOPICS
 from bertft.cli import main
 from bertft.config import DataConfig
 from bertft.data.arrow import read_arrow
-from bertft.data.columns import Columns
+from bertft.data.columns import Columns, Model, resolve
 from bertft.data.formats import read_chunks
 from bertft.data.load import load_splits, read_examples
+from bertft.errors import BertftError
 from bertft.evaluate import evaluate
 from bertft.inference.predict_file import chunk_texts
 
@@ -181,3 +182,33 @@ def test_a_blank_csv_line_is_no_row_for_any_stage(tmp_path):
     _, rows = _predicts(path, "text")
     assert read_examples(str(path)).rows == rows
     assert rows[:2] == ["row 1 (line 2)", "row 2 (line 4)"]
+
+
+def test_a_csv_row_short_of_fields_is_refused_by_training_as_by_predict(tmp_path):
+    """pandas filled a short row with empty cells, so training took it; predict refused it."""
+    path = tmp_path / "d.csv"
+    path.write_text("id,text,label\n1,rain,a\n2,soup\n" + "3,more,b\n" * 4)
+    message = f"{path}, row 2 (line 3): 2 fields, expected 3 as in the header (id, text, label)"
+    for read in (lambda: read_examples(str(path)), lambda: _predicts(path, "text")):
+        with pytest.raises(BertftError) as refused:
+            read()
+        assert str(refused.value) == message
+
+
+def test_one_resolver_for_a_model_of_single_texts_and_one_of_pairs():
+    """A model decides whether pairs are read: one of single texts never takes a usual pair
+    (evaluate once did, predict did not); one of pairs takes a usual pair's second text when
+    its own column is missing, and says so when there is none."""
+    names = ["sentence1", "sentence2", "label"]
+    single = Model({"text": "text", "label": "label"}, pairs=False)
+    with pytest.raises(BertftError, match="no text column found among sentence1, sentence2"):
+        resolve(names, "f.csv", Columns(), single)
+    assert resolve(names, "f.csv", Columns()) == Columns("sentence1", "sentence2", "label")
+    pair = Model({"text": "query", "text_pair": "reply"}, pairs=True)
+    assert resolve(names, "f.csv", Columns(), pair, labels="ignored") == Columns(
+        "sentence1", "sentence2", None
+    )
+    with pytest.raises(BertftError, match="the model reads pairs of texts .* from 'reply'"):
+        resolve(["query", "label"], "f.csv", Columns(), pair)
+    with pytest.raises(BertftError, match="--text_pair_column b: the model reads single texts"):
+        resolve(names, "f.csv", Columns(text_pair="b"), single)
