@@ -155,8 +155,8 @@ def _tokenize_throughput(data: Path) -> dict:
 
     from bertft.data.arrow import read_arrow
     from bertft.data.encoding import TextEncoder
+    from bertft.data.examples import Examples
     from bertft.data.features import tokenize, tokenize_arrow
-    from bertft.data.load import Examples
     from bertft.model import load_tokenizer
     from bertft.tasks import SingleLabel
     from bertft.windows import WindowSpec

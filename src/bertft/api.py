@@ -135,7 +135,7 @@ def _frame_of(value: Any, name: str):
     if isinstance(value, pd.DataFrame):
         frame = value
     elif type(value).__name__ == "Dataset" and hasattr(value, "features"):
-        from bertft.data.load import with_label_names
+        from bertft.data.formats import with_label_names
 
         frame = with_label_names(value)  # ClassLabel ids -> their names
     elif isinstance(value, list):
@@ -182,7 +182,7 @@ def _refuse_mixed_columns(frame, name: str) -> None:
     of strings and numbers is refused too: a Parquet column has one type, and converting would
     also turn a label 1 among "pos"/"neg" into a class "1". A column of numbers only is kept as
     numbers, and read as texts where it is the text column."""
-    from bertft.data.load import first_two_kinds
+    from bertft.data.cells import first_two_kinds
 
     for column in frame.columns:
         if frame[column].dtype != object:

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from bertft.data.load import Examples, read_examples, stratified_sample
+from bertft.data.examples import Examples
+from bertft.data.load import read_examples
+from bertft.data.split import stratified_sample
 from bertft.errors import BertftError
 from bertft.files import write_json
 from bertft.inference.classifier import Classifier, saved_columns

@@ -1,48 +1,49 @@
-"""Training data larger than memory: a file read through `datasets`' memory-mapped Arrow files.
+"""Training data larger than memory: the texts of a file in a memory-mapped Arrow file.
 
-`datasets.load_dataset` converts a CSV/TSV/JSONL/Parquet file to Arrow in chunks (once; later
-runs reuse the conversion); the texts then stay on disk, paged in as the Trainer reads them.
-Checks (empty texts, missing labels), the label counts and the stratified split work on
-columns in record batches and on integer label codes, never on Python lists of every text.
-Validation and test sets are held in memory as plain `Examples` (cap them with
-`--max_eval_samples` on huge sets).
+The file is read once by the readers of `data.formats` (the ones training in memory and
+predict use, with the same cell rule and checks), chunk by chunk, and its texts written to an
+Arrow file in datasets' cache (later runs reuse it); they then stay on disk, paged in as the
+Trainer reads them. The label of each row and where it sits in the file are kept as compact
+numpy arrays (label codes, row index, line), never as Python lists of every text. Validation
+and test sets are held in memory as plain `Examples` (cap them with `--max_eval_samples`).
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from bertft.data.load import (
-    FILE_FORMATS,
-    LABEL_COLUMNS,
-    TEXT_COLUMNS,
-    Examples,
-    find_column,
-    usual_pair,
-)
+from bertft.data.checks import Checker, EmptyTexts
+from bertft.data.columns import Columns, resolve, usual_pair
+from bertft.data.examples import Examples
+from bertft.data.formats import FILE_FORMATS, columns_of, read_chunks, row_name
 from bertft.errors import BertftError
 
-log = logging.getLogger(__name__)
-
-BATCH_ROWS = 65_536  # rows per record batch in the column checks: bounded temporaries
+BATCH_ROWS = 65_536  # rows read and written at a time: bounded temporaries
+CONVERSION = 1  # part of the cache key: bump when what a conversion writes changes
+SCHEMA = pa.schema([("text", pa.large_string())])
 
 
 @dataclass
 class ArrowExamples:
     """Labelled texts kept in an Arrow table on disk (one column, `text`). `labels` holds the
-    label of each row and `row_index` its 0-based data row in the file (for messages), both as
-    compact numpy arrays: label strings are short; the texts are never loaded all at once."""
+    label of each row, `row_index` its 0-based record in the file and `row_line` the line it
+    starts on (for messages), all as numpy arrays: the texts are never loaded all at once."""
 
     dataset: object  # datasets.Dataset
     labels: np.ndarray
     row_index: np.ndarray
+    row_line: np.ndarray
+    naming: str  # how the file names its rows (`formats.row_name`)
     origin: str
     text_column: str
-    header: bool  # a CSV/TSV: row N sits on line N+1
     label_column: str | None = None
     pairs = None  # pairs of texts are never read through Arrow
     pair_column = None
@@ -53,31 +54,37 @@ class ArrowExamples:
     def subset(self, indices) -> ArrowExamples:
         indices = np.asarray(indices, dtype=np.int64)
         return ArrowExamples(
-            self.dataset.select(indices),
+            _select(self.dataset, indices),
             self.labels[indices],
             self.row_index[indices],
+            self.row_line[indices],
+            self.naming,
             self.origin,
             self.text_column,
-            self.header,
             self.label_column,
         )
 
-    def row_name(self, row: int) -> str:
-        return f"row {row + 1} (line {row + 2})" if self.header else f"row {row + 1}"
+    def row_name(self, i: int) -> str:
+        return row_name(self.naming, int(self.row_index[i]), int(self.row_line[i]))
 
     @property
     def rows(self) -> list[str]:
-        return [self.row_name(int(r)) for r in self.row_index]
+        return [self.row_name(i) for i in range(len(self))]
 
-    def materialize(self) -> Examples:
+    def in_memory(self) -> Examples:
         """As plain in-memory `Examples` (for the validation and test sets)."""
-        texts = [_text(t) for t in self.dataset["text"]]
+        texts = list(self.dataset["text"])
         labels = [str(x) for x in self.labels]
         return Examples(texts, labels, self.origin, self.rows, self.text_column, self.label_column)
 
 
-def _text(value) -> str:
-    return "" if value is None else str(value)
+def _select(dataset, indices: np.ndarray):
+    """`dataset.select(indices)`. datasets takes contiguous indices by a slice, which fails on
+    numpy integers (an IndexError deep in its table search): give it a range of Python ints."""
+    contiguous = len(indices) and indices[-1] - indices[0] + 1 == len(indices)
+    if contiguous and np.all(np.diff(indices) == 1):
+        return dataset.select(range(int(indices[0]), int(indices[-1]) + 1))
+    return dataset.select(indices)
 
 
 def use_arrow(source: str, from_mb: float) -> bool:
@@ -96,151 +103,104 @@ def read_arrow(
     cache_dir: Path | None = None,
     text_pair_column: str | None = None,
 ) -> ArrowExamples | None:
-    """The labelled texts of a file through Arrow, checked like `data.load.read_examples`; None for
-    pairs of texts (a pair column named or found), which are read into memory instead."""
-    import datasets
+    """The labelled texts of a file through Arrow, checked like `data.load.read_examples`; None
+    for pairs of texts (a pair column named or found) and for lists of labels (multi-label),
+    which are read into memory instead."""
+    import datasets  # heavy: imported where a big file is read (start-up time of the CLI)
 
     path = Path(source).expanduser()
-    fmt = FILE_FORMATS[path.suffix.lower()]
-    header = fmt in ("csv", "tsv")
-    kwargs: dict = {}
-    if header:
-        columns = _csv_header(path, "\t" if fmt == "tsv" else ",")
-        kwargs = dict(
-            sep="\t" if fmt == "tsv" else ",",
-            keep_default_na=False,  # an empty cell is an empty text, not NaN
-            features=datasets.Features({c: datasets.Value("string") for c in columns}),
-        )
-    builder = {"csv": "csv", "tsv": "csv", "parquet": "parquet"}.get(fmt, "json")
-    try:
-        loaded = datasets.load_dataset(
-            builder,
-            data_files=str(path),
-            split="train",
-            cache_dir=cache_dir and str(cache_dir),
-            **kwargs,
-        )
-    except Exception as e:  # the builders raise many types for a damaged file
-        cause = str(e.__cause__ or e).splitlines()[0] if str(e.__cause__ or e) else ""
-        raise BertftError(f"{path}: could not be read as {fmt.upper()} ({cause})") from None
-    names = list(loaded.column_names)
-    found_pair = text_column is None and usual_pair(names) is not None
-    if text_pair_column is not None or found_pair:
+    origin = str(path)
+    names = columns_of(path)
+    if text_pair_column is not None or (text_column is None and usual_pair(names)):
         return None
-    frame = _names_only(names)
-    text_col = find_column(frame, text_column, TEXT_COLUMNS, "text", str(path), True)
-    label_col = find_column(frame, label_column, LABEL_COLUMNS, "label", str(path), True)
-    table = loaded.data.table.select([text_col, label_col])
-    if not all(_plain(table.schema.field(c).type) for c in (text_col, label_col)):
-        return None  # lists, mappings or mixed kinds: the in-memory reader names the row
-    keep, codes, label_names = _scan(table, path, text_col, label_col, strict, header)
-    dataset = loaded.select_columns([text_col])
-    if text_col != "text":
-        dataset = dataset.rename_column(text_col, "text")
-    if len(keep) < len(dataset):
-        dataset = dataset.select(keep)
-        codes = codes[keep]
-    labels = np.asarray(label_names)[codes]
-    rows = keep.astype(np.int64)
-    return ArrowExamples(dataset, labels, rows, str(path), text_col, header, label_col)
-
-
-def _plain(kind) -> bool:
-    """Whether a column holds strings or numbers only. A JSON column of lists, objects or mixed
-    kinds (1 among "pos") reaches here as lists, structs or `datasets`' Json type (each value's
-    JSON text: "pos" would become the label '"pos"'). Such a file is read in memory instead,
-    where each value is checked and the first bad one refused with its row."""
-    import pyarrow as pa
-
-    return (
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_null(kind)
+    columns = resolve(names, origin, Columns(text_column, None, label_column))
+    assert columns.text is not None
+    root = Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / "bertft-arrow"
+    folder = root / f"{path.stem}-{_key(path, columns)}"
+    if not (folder / "summary.json").is_file() and not _convert(path, columns, folder, strict):
+        return None
+    summary = json.loads((folder / "summary.json").read_text())
+    EmptyTexts(summary["empty"], summary["first_empty"]).report(origin, columns.text, strict)
+    arrays = np.load(folder / "rows.npz")
+    return ArrowExamples(
+        datasets.Dataset.from_file(str(folder / "texts.arrow")),
+        np.asarray(summary["labels"])[arrays["codes"]],
+        arrays["index"],
+        arrays["line"],
+        summary["naming"],
+        origin,
+        columns.text,
+        columns.label,
     )
 
 
-def _names_only(names: list[str]):
-    import pandas as pd
-
-    return pd.DataFrame(columns=names)
-
-
-def _csv_header(path: Path, sep: str) -> list[str]:
-    import csv
-
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
-        header = next(csv.reader(file, delimiter=sep), None)
-    if not header:
-        raise BertftError(f"{path}: the file is empty")
-    return header
+def _key(path: Path, columns: Columns) -> str:
+    """The same file (path, size, modification time) read with the same columns."""
+    stat = path.stat()
+    shape = [CONVERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns, columns.as_record()]
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
 
 
-def _scan(table, path: Path, text_col: str, label_col: str, strict: bool, header: bool):
-    """Rows with a text (indices), label codes and label names, batch by batch; an empty label
-    is refused and empty texts are skipped with a count (refused under --strict)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def name(row: int) -> str:
-        return f"row {row + 1} (line {row + 2})" if header else f"row {row + 1}"
-
-    keep_parts, code_parts = [], []
+def _convert(path: Path, columns: Columns, folder: Path, strict: bool) -> bool:
+    """Read `path` once, checking every row, into `folder`: the texts with a text
+    (texts.arrow), label codes, rows and lines (rows.npz) and the label names and empty texts
+    (summary.json). False (nothing written) where a label is a list."""
+    checker = Checker(str(path), columns)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     vocabulary: dict[str, int] = {}
-    empty, first_empty, offset = 0, None, 0
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-        texts = _as_strings(batch.column(0))
-        labels = _as_strings(batch.column(1))
-        blank_label = pc.equal(pc.utf8_trim_whitespace(labels), "")
-        if pc.any(blank_label).as_py():
-            row = offset + pc.indices_nonzero(blank_label)[0].as_py()
-            raise BertftError(f"{path}, {name(row)}, column '{label_col}': missing label")
-        filled = pc.invert(pc.equal(pc.utf8_trim_whitespace(texts), ""))
-        idx = pc.indices_nonzero(filled).to_numpy()
-        if len(idx) < len(batch):
-            blank = np.setdiff1d(np.arange(len(batch)), idx)
-            empty += len(blank)
-            first_empty = first_empty if first_empty is not None else offset + int(blank[0])
-        keep_parts.append(idx + offset)
-        encoded = (
-            pc.dictionary_encode(labels).combine_chunks()
-            if isinstance(labels, pa.ChunkedArray)
-            else pc.dictionary_encode(labels)
+    codes, index, line = [], [], []
+    naming = None
+    try:
+        sink = pa.OSFile(str(tmp / "texts.arrow"), "wb")
+        with sink, pa.ipc.new_stream(sink, SCHEMA) as writer:
+            for chunk in read_chunks(path, BATCH_ROWS):
+                checked = checker.check(chunk)
+                labels = checked.labels or []
+                if any(isinstance(y, tuple) for y in labels):
+                    return False  # multi-label: read in memory
+                writer.write_batch(
+                    pa.record_batch([pa.array(checked.texts, pa.large_string())], schema=SCHEMA)
+                )
+                codes.append(
+                    np.fromiter(
+                        (vocabulary.setdefault(y, len(vocabulary)) for y in labels),
+                        np.int32,
+                        len(labels),
+                    )
+                )
+                kept = np.asarray(checked.kept, dtype=np.int64)
+                index.append(chunk.start + kept)
+                line.append(np.asarray(chunk.lines, dtype=np.int64)[kept])
+                naming = chunk.naming
+        total = sum(len(c) for c in codes)
+        if not total:
+            checker.finish(strict, 0)  # refuses: no texts (or, under --strict, empty ones)
+        np.savez(
+            tmp / "rows.npz",
+            codes=np.concatenate(codes),
+            index=np.concatenate(index),
+            line=np.concatenate(line),
         )
-        local = [vocabulary.setdefault(v, len(vocabulary)) for v in encoded.dictionary.to_pylist()]
-        code_parts.append(np.asarray(local, dtype=np.int32)[encoded.indices.to_numpy()])
-        offset += len(batch)
-    if empty and strict:
-        raise BertftError(
-            f"{path}, {name(first_empty)}, column '{text_col}': empty text ({empty} empty in "
-            f"all; drop --strict to skip them)"
-        )
-    if empty:
-        log.warning(
-            "bertft: skipped %d empty text(s) in %s (first: %s); strict refuses them",
-            empty,
-            path,
-            name(first_empty),
-        )
-    keep = np.concatenate(keep_parts) if keep_parts else np.zeros(0, dtype=np.int64)
-    if not len(keep):
-        raise BertftError(f"{path}: no texts")
-    codes = np.concatenate(code_parts) if code_parts else np.zeros(0, dtype=np.int32)
-    return keep, codes, list(vocabulary)
+        summary = {
+            "labels": list(vocabulary),
+            "empty": checker.empty.count,
+            "first_empty": checker.empty.first,
+            "naming": naming,
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary))
+        _publish(tmp, folder)
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _as_strings(column):
-    """Any column as strings, nulls as empty (a JSON label 3 is the label "3")."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-        if pa.types.is_floating(column.type):  # ints read with nulls become floats: 3.0 -> "3"
-            rounded = pc.cast(column, pa.int64(), safe=False)
-            same = pc.equal(pc.cast(rounded, column.type), column)
-            column = pc.if_else(same, pc.cast(rounded, pa.string()), pc.cast(column, pa.string()))
-        else:
-            column = pc.cast(column, pa.string())
-    return pc.fill_null(column, "")
+def _publish(tmp: Path, folder: Path) -> None:
+    """Rename the finished conversion into place; where another process (a torchrun rank)
+    published the same one first, keep that."""
+    try:
+        tmp.rename(folder)
+    except OSError:
+        if not (folder / "summary.json").is_file():
+            raise BertftError(f"{folder}: could not write the converted data") from None

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bertft.data.examples import Examples
 from bertft.errors import BertftError
 from bertft.model import max_sequence_length
 from bertft.tasks import PAIR_KEY
@@ -236,7 +237,7 @@ def training_encoder(
 def _sample_texts(examples, most: int = AUTO_SAMPLE) -> list[str]:
     """The training texts `auto` looks at: all of them, or for a big Arrow-backed set (which
     has no `texts` in memory) an even spread of `most`."""
-    if not hasattr(examples, "dataset"):
+    if isinstance(examples, Examples):
         return list(examples.texts)
     n = len(examples)
     idx = np.linspace(0, n - 1, min(n, most)).round().astype(int) if n else []

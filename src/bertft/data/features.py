@@ -14,8 +14,9 @@ import shutil
 import socket
 from pathlib import Path
 
+from bertft.data.arrow import ArrowExamples
 from bertft.data.encoding import Encoded, TextEncoder
-from bertft.data.load import Examples
+from bertft.data.examples import Examples, ExampleSet
 from bertft.tasks import Task
 from bertft.training.distributed import local_main_first
 from bertft.windows import CutStats
@@ -84,7 +85,7 @@ def cut_stats(dataset) -> CutStats:
 
 def tokenize_cached(
     encoder: TextEncoder,
-    examples: Examples,
+    examples: ExampleSet,
     task: Task,
     cache_dir: Path,
     name: str,
@@ -95,7 +96,7 @@ def tokenize_cached(
     first process on each machine writes the cache (atomically); the others wait and read it."""
     import datasets
 
-    if hasattr(examples, "dataset"):  # Arrow-backed (data.arrow): datasets' own map cache
+    if isinstance(examples, ArrowExamples):  # texts on disk: datasets' own map cache
         with local_main_first():
             return tokenize_arrow(encoder, examples, task, training=training)
     key = fingerprint(encoder, examples, task, training) + ("-sorted" if by_length else "")
@@ -126,7 +127,11 @@ def _write_once(dataset, folder: Path) -> None:
 
 
 def tokenize_arrow(
-    encoder: TextEncoder, examples, task: Task, num_proc: int | None = None, training: bool = False
+    encoder: TextEncoder,
+    examples: ArrowExamples,
+    task: Task,
+    num_proc: int | None = None,
+    training: bool = False,
 ):
     """`tokenize` for `data.arrow.ArrowExamples`: `datasets.map` in batches, by several
     processes when the machine has cores, written to (and on a rerun read from) datasets'

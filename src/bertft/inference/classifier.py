@@ -457,7 +457,7 @@ def saved_columns(folder: Path) -> dict[str, str]:
 def model_columns(config: dict[str, Any]) -> dict[str, str]:
     """Kind (text, text_pair, label) -> the column name training read; models made before
     bertft kept them still name their pair column."""
-    from bertft.data.load import trained_columns
+    from bertft.data.columns import trained_columns
 
     pair = saved_pair(config)
     return trained_columns(config) | ({"text_pair": pair} if pair else {})

@@ -22,13 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bertft.data.streaming import (
-    AppendWriter,
-    ParquetPartsWriter,
-    columns_of,
-    output_format,
-    read_chunks,
-)
+from bertft.data.cells import text_cell
+from bertft.data.columns import Columns, Model, resolve
+from bertft.data.formats import Chunk, columns_of, read_chunks
+from bertft.data.streaming import AppendWriter, ParquetPartsWriter, json_default, output_format
 from bertft.errors import EXIT_CODES, BertftError, Interrupted
 from bertft.files import write_text
 
@@ -92,8 +89,9 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     """Label every row of `job.input` with `clf` (a `classifier.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
-    pair_column = _pair_column(source, job, clf)
-    text_column, kept = _columns(source, job, clf, pair_column)
+    found, kept = _columns(source, job, clf)
+    text_column, pair_column = found.text, found.text_pair
+    assert text_column is not None
     identity = _identity(clf, job, text_column) | {"text_pair_column": pair_column}
     marker = _Marker(Path(job.output), identity) if job.output else None
     done = marker.start(job.overwrite) if marker else {"rows": 0}
@@ -174,10 +172,7 @@ def _predict_chunk(
     then the answer), and its number of empty texts (or pairs missing a text)."""
     from bertft.inference.classifier import answers
 
-    text_column, pair_column = text_columns
-    records = list(zip(chunk.records, chunk.rows, strict=True))
-    texts = [_text(r, text_column, source, row) for r, row in records]
-    pairs = [_text(r, pair_column, source, row) for r, row in records] if pair_column else None
+    texts, pairs = chunk_texts(chunk, Columns(*text_columns), str(source))
     filled = [i for i, t in enumerate(texts) if t.strip() and (pairs is None or pairs[i].strip())]
     # predict_scores sorts the chunk's texts by length and returns answers in input order.
     probs = clf.predict_scores(
@@ -195,33 +190,36 @@ def _predict_chunk(
     return rows, len(texts) - len(filled)
 
 
+def chunk_texts(chunk: Chunk, columns: Columns, origin: str) -> tuple[list[str], list[str] | None]:
+    """The texts (and second texts) of a chunk's records, by the one cell rule."""
+    assert columns.text is not None
+    records = list(zip(chunk.records, chunk.rows, strict=True))
+    texts = [text_cell(r, columns.text, origin, row) for r, row in records]
+    if columns.text_pair is None:
+        return texts, None
+    return texts, [text_cell(r, columns.text_pair, origin, row) for r, row in records]
+
+
 # --- columns ----------------------------------------------------------------------------------
 
 
-def _columns(
-    source: Path, job: FileJob, clf, pair_column: str | None = None
-) -> tuple[str, list[str]]:
-    """The text column (by default the one the model trained on, where the file has it; for a
-    pair model else the usual partner of its pair column) and the user's columns to carry into
-    the output."""
-    import pandas as pd
-
-    from bertft.data.load import PAIR_COLUMNS, TEXT_COLUMNS, find_column
-
+def _columns(source: Path, job: FileJob, clf) -> tuple[Columns, list[str]]:
+    """The text (and, for a pair model, second-text) columns, found as training and evaluate
+    find them (`data.columns.resolve`: the named ones, the model's own, the usual names), and
+    the user's columns to carry into the output."""
     columns = columns_of(source)
-    named = job.text_column
-    if named is None and clf.columns.get("text") in columns:  # the training file's column
-        named = clf.columns["text"]
-    if named is None and pair_column is not None:
-        partner = {b: a for a, b in PAIR_COLUMNS}.get(pair_column.lower())
-        named = next((c for c in columns if partner and c.lower() == partner), None)
-    text_column = find_column(
-        pd.DataFrame(columns=columns), named, TEXT_COLUMNS, "text", str(source), True
+    trained = {**clf.columns, "text_pair": clf.pair_column} if clf.pair_column else clf.columns
+    found = resolve(
+        columns,
+        str(source),
+        Columns(job.text_column, job.text_pair_column),
+        Model(trained, pairs=clf.pair_column is not None),
+        labels="ignored",
     )
     if job.keep_columns == "all":
-        return text_column, columns
+        return found, columns
     if job.keep_columns == "none":
-        return text_column, []
+        return found, []
     wanted = [c.strip() for c in job.keep_columns.split(",") if c.strip()]
     missing = [c for c in wanted if c not in columns]
     if missing:
@@ -229,7 +227,7 @@ def _columns(
             f"--keep_columns: {source} has no column {', '.join(repr(c) for c in missing)} "
             f"(columns: {', '.join(columns)})"
         )
-    return text_column, wanted
+    return found, wanted
 
 
 def _answer_fields(clf, top_k: int) -> list[str]:
@@ -239,42 +237,10 @@ def _answer_fields(clf, top_k: int) -> list[str]:
     return list(clf.task.answers(np.zeros((1, len(clf.task.names))), top_k)[0])
 
 
-def _pair_column(source: Path, job: FileJob, clf) -> str | None:
-    """The second-text column of a pair model: --text_pair_column, or the one it was trained
-    with, else a usual pair's second (as evaluate reads them); refused when the file has none
-    or the model reads single texts."""
-    import pandas as pd
-
-    from bertft.data.load import find_column, usual_pair
-
-    column = job.text_pair_column or clf.pair_column
-    if column is None:
-        return None
-    if clf.pair_column is None:
-        raise BertftError(f"--text_pair_column {column}: the model reads single texts")
-    columns = columns_of(source)
-    if job.text_pair_column is None and column not in columns and (usual := usual_pair(columns)):
-        return usual[1]
-    return find_column(pd.DataFrame(columns=columns), column, (), "text_pair", str(source), True)
-
-
 def _renamed(column: str) -> str:
     """A user's column named like an answer field (a `label` column of a labelled file) is kept
     as `label_input`, so that both the file's value and the prediction come through."""
     return f"{column}_input" if column in ANSWER_FIELDS else column
-
-
-def _text(record: dict[str, Any], column: str, source: Path, row: str) -> str:
-    if column not in record:
-        raise BertftError(f"{source}, {row}: no '{column}' field")
-    value = record[column]
-    if value is None or isinstance(value, float) and value != value:  # None or NaN: empty
-        return ""
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise BertftError(
-        f"{source}, {row}, column '{column}': expected a text, got {type(value).__name__}"
-    )
 
 
 # --- output and resuming ---------------------------------------------------------------------
@@ -297,8 +263,6 @@ def _position(writer) -> dict[str, int]:
 
 class _StdoutWriter:
     def write(self, records: list[dict[str, Any]], columns: list[str]) -> None:
-        from bertft.data.streaming import json_default
-
         sys.stdout.write(
             "".join(json.dumps(r, ensure_ascii=False, default=json_default) + "\n" for r in records)
         )

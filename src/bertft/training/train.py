@@ -17,9 +17,11 @@ import numpy as np
 import yaml
 
 from bertft.config import TrainConfig
+from bertft.data.columns import COLUMNS_KEY
 from bertft.data.encoding import ENCODER_KEY, TextEncoder, training_encoder
+from bertft.data.examples import Examples, columns_record
 from bertft.data.features import cut_stats, tokenize_cached
-from bertft.data.load import COLUMNS_KEY, Examples, LabeledSplits, columns_record, load_splits
+from bertft.data.load import LabeledSplits, load_splits
 from bertft.errors import BertftError, Interrupted
 from bertft.files import write_json
 from bertft.hardware import describe, mps_available, resolve_precision
