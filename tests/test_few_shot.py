@@ -77,13 +77,17 @@ def test_the_added_layer_reads_cls_as_the_mean_of_the_tokens_and_loads_back(tiny
     assert add_mean_pooling_layer(model)
     assert model.config.num_hidden_layers == layers + 1
     # Texts of different lengths in one batch: padding must not enter the mean.
-    batch = tokenizer(["sports soup", "rain snow wind the very cold"], padding=True, return_tensors="pt")
+    batch = tokenizer(
+        ["sports soup", "rain snow wind the very cold"], padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
         hidden = model.base_model(**batch, output_hidden_states=True).hidden_states
     below, top = hidden[-2], hidden[-1][:, 0]
     mask = batch["attention_mask"].unsqueeze(-1).float()
     mean = (below * mask).sum(1) / mask.sum(1)
-    expected = torch.nn.functional.layer_norm(mean, mean.shape[-1:], eps=model.config.layer_norm_eps)
+    expected = torch.nn.functional.layer_norm(
+        mean, mean.shape[-1:], eps=model.config.layer_norm_eps
+    )
     assert torch.allclose(top, expected, atol=2e-3)
     # An ordinary model of its class: plain transformers and pipeline() load it as it is.
     model.save_pretrained(tmp_path / "m")
