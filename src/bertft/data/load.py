@@ -8,8 +8,7 @@ an interrupted training run. Errors name the file, the row and the column. Files
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
