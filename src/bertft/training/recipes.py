@@ -86,6 +86,19 @@ def refuse_too_few(task_name: str, labels: list, origin: str) -> None:
         )
 
 
+# The standard recipe's epochs are raised where they would make fewer optimizer steps than this:
+# 300 texts made 24 steps, too few for a new head to learn (issue 27's "every score between
+# 0.50 and 0.53").
+MIN_STANDARD_STEPS = 100
+
+
+def standard_epochs(epochs: float, texts: int, per_step: int) -> float:
+    """The task's epochs, or more where they would make under MIN_STANDARD_STEPS steps of
+    `per_step` texts (the Trainer's count: a partial last batch is a step)."""
+    steps_per_epoch = max(1, math.ceil(texts / per_step))
+    return max(epochs, float(math.ceil(MIN_STANDARD_STEPS / steps_per_epoch)))
+
+
 def save_steps(max_steps: int) -> int:
     """A checkpoint each quarter of a few-shot run: a resume loses at most a quarter."""
     return max(1, math.ceil(max_steps / 4))

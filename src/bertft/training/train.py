@@ -96,7 +96,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
         cfg,
         metric_for_best_model=metric,
         recipe=choice.name,
-        **_recipe_settings(choice, _recipe(splits), defaulted, cfg),
+        **_recipe_settings(choice, _recipe(splits), defaulted, cfg, len(splits.train), args),
     )
     _apply_recipe(args, cfg, choice)
     class_weights = task.resolve_weights(cfg.class_weights, splits.train.labels)
@@ -226,6 +226,8 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
     )
     pairs = " for text pairs" if splits.train.pair_column else ""
     chosen = f" ({_and(defaulted)}: the {task.name} default{pairs})" if defaulted else ""
+    if "epochs" in defaulted and cfg.epochs > _recipe(splits).epochs:
+        chosen += f"; epochs raised to make {recipes.MIN_STANDARD_STEPS} steps or more"
     pooler = ", pooler drawn afresh" if cfg.reinit_pooler else ""
     if not cfg.reinit_pooler and "reinit_pooler" in defaulted and _recipe(splits).reinit_pooler:
         pooler = ", pooler kept (it shows training, or the model has none)"
@@ -266,10 +268,14 @@ def _check_few_shot(cfg: TrainConfig, splits: LabeledSplits) -> None:
     recipes.refuse_too_few(splits.task.name, list(train.labels), train.origin)
 
 
-def _recipe_settings(choice, task_recipe, defaulted: list[str], cfg: TrainConfig) -> dict:
-    """The values of the settings the user left to the recipe."""
+def _recipe_settings(choice, task_recipe, defaulted, cfg: TrainConfig, texts: int, args) -> dict:
+    """The values of the settings the user left to the recipe, for `texts` training texts."""
     if choice.name == "standard":
         chosen = dataclasses.asdict(task_recipe) | {"per_device_train_batch_size": STANDARD_BATCH}
+        if "epochs" in defaulted and cfg.max_steps is None:
+            batch = cfg.per_device_train_batch_size or STANDARD_BATCH
+            per_step = batch * cfg.gradient_accumulation_steps * args.world_size
+            chosen["epochs"] = recipes.standard_epochs(task_recipe.epochs, texts, per_step)
     else:
         few = recipes.FEW_SHOT
         # A fixed number of steps (max_steps) unless the user gave epochs or steps.
