@@ -5,6 +5,7 @@ For each bundled set, size (texts a class) and draw, the training texts are draw
   bertft    what a user gets with no flags (`bertft train --data train.csv`)
   standard  bertft's large-data recipe on the same texts (`--recipe standard`)
   setfit    SetFit 1.2 (bench/competitors/setfit_few_shot.py) in its own environment
+  bertft+--flag+value   a variant of the default (e.g. bertft+--max_steps+250)
 Rows go to bench/results/few_shot.jsonl; `--table` prints mean ± sample standard deviation.
 Setup for SetFit (its own venv, so bertft's dependencies stay as they are):
     python3 -m venv .venv-setfit && .venv-setfit/bin/pip install torch==2.13.0 'setfit==1.2.*'
@@ -85,6 +86,14 @@ def run_setfit(python: str, train: Path, test: Path, seed: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _flags(method: str) -> list[str]:
+    """bertft's flags for a method: `bertft`, `standard`, or `bertft+--flag+value...` (a
+    variant measured against the default, e.g. `bertft+--max_steps+250`)."""
+    if method == "standard":
+        return ["--recipe", "standard"]
+    return method.split("+")[1:]
+
+
 def load() -> list[dict]:
     if not RESULTS.exists():
         return []
@@ -140,7 +149,7 @@ def main() -> None:
                         if method == "setfit":
                             result = run_setfit(args.setfit_python, train, test, seed)
                         else:
-                            extra = ["--recipe", "standard"] if method == "standard" else []
+                            extra = _flags(method)
                             result = run_bertft(train, test, Path(tmp) / method, seed, extra)
                         row = {"dataset": dataset, "per_class": size, "draw": seed,
                                "method": method, **result, "machine": machine}  # fmt: skip

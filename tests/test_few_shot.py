@@ -15,9 +15,9 @@ from task_data import regression_frame, write_multi_label
 from bertft.cli import main
 from bertft.errors import BertftError
 from bertft.model import add_mean_pooling_layer
-from bertft.tasks.multi_label import MultiLabelTask
-from bertft.tasks.regression import RegressionTask
-from bertft.tasks.single_label import SingleLabelTask
+from bertft.tasks.multi_label import MultiLabel
+from bertft.tasks.regression import Regression
+from bertft.tasks.single_label import SingleLabel
 from bertft.training import recipes
 from bertft.training.pair_loss import PairLoss
 
@@ -100,7 +100,7 @@ def test_the_added_layer_reads_cls_as_the_mean_of_the_tokens_and_loads_back(tiny
 
 def test_the_pair_loss_draws_alike_texts_together_and_is_zero_when_they_are():
     layer = torch.nn.Linear(2, 2)
-    loss = PairLoss(layer, SingleLabelTask(("a", "b")).pair_targets, weight=1.0)
+    loss = PairLoss(layer, SingleLabel(("a", "b")).pair_targets, weight=1.0)
     layer.train()
     labels = torch.tensor([0, 0, 1, 1])
     with torch.no_grad():
@@ -119,16 +119,16 @@ def test_the_pair_loss_draws_alike_texts_together_and_is_zero_when_they_are():
 
 def test_pair_targets_per_task():
     hot = torch.tensor([[1, 0], [1, 1], [0, 0]])
-    jaccard = MultiLabelTask(("x", "y")).pair_targets(hot)
+    jaccard = MultiLabel(("x", "y")).pair_targets(hot)
     assert jaccard[0, 1] == pytest.approx(0.5) and jaccard[0, 2] == 0 and jaccard[2, 2] == 1
-    assert RegressionTask.pair_targets(None, torch.tensor([1.0])) is None
+    assert Regression().pair_targets(torch.tensor([1.0])) is None
 
 
 # --- not learnt -----------------------------------------------------------------------------------
 
 
 def test_unlearnt_names_one_class_for_everything_and_no_better_than_the_majority():
-    task = SingleLabelTask(("ham", "spam"))
+    task = SingleLabel(("ham", "spam"))
     always_ham = np.array([[0.9, 0.1]] * 10)
     found = task.unlearnt(["ham"] * 5 + ["spam"] * 5, always_ham)
     assert found.startswith("the model answers ham for 100% of the texts")
@@ -137,7 +137,7 @@ def test_unlearnt_names_one_class_for_everything_and_no_better_than_the_majority
     assert "no better than always answering" in task.unlearnt(["spam", "ham"] * 5, mixed_but_wrong)
     right = np.array([[0.9, 0.1], [0.1, 0.9]] * 5)
     assert task.unlearnt(["ham", "spam"] * 5, right) is None
-    regression = RegressionTask.unlearnt(None, [1.0, 2.0, 3.0], np.array([[2.0], [2.0], [2.0]]))
+    regression = Regression().unlearnt([1.0, 2.0, 3.0], np.array([[2.0], [2.0], [2.0]]))
     assert regression.startswith("R² 0.000")
 
 
@@ -170,6 +170,21 @@ def test_few_shot_training_uses_every_text_and_the_last_step(tiny_model, tmp_pat
     ours = [json.loads(line)["label"] for line in answers.read_text().splitlines()]
     theirs = [a["label"] for a in pipeline("text-classification", model=str(out))(texts)]
     assert ours == theirs
+    # The added layer exports: ONNX gives PyTorch's logits.
+    assert main(["export", "--model", str(out), "--output_dir", str(tmp_path / "onnx")]) == 0
+    fp32 = json.loads((tmp_path / "onnx" / "export_report.json").read_text())["exports"]["fp32"]
+    assert fp32["max_abs_logit_diff"] < 1e-4 and fp32["agreement"] == 1.0
+
+
+@pytest.mark.trains
+def test_evaluate_on_the_few_shot_training_file_says_it_shows_fit(tiny_model, tmp_path, caplog):
+    data, out = few(8, tmp_path), tmp_path / "run"
+    assert main(few_shot_args(tiny_model, data, out, "--max_steps", "20")) == 0
+    assert main(["evaluate", "--model", str(out), "--data", str(data)]) == 0
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "what this few-shot model trained on, every row of it" in said
+    metrics = json.loads((out / "evaluation" / "few" / "metrics.json").read_text())
+    assert metrics["samples"] == 24  # every row, not a "held-out" fifth that was trained on
 
 
 @pytest.mark.trains

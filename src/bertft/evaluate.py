@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from bertft.files import write_json
 from bertft.inference.classifier import Classifier, saved_columns
 from bertft.reporting.report import ReportData, write_report
 from bertft.tasks import TaskSettings
+
+log = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -170,6 +173,13 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
     # train_config.yaml keeps the path as given, relative to where training ran.
     trained_on = _trained_file(path.parent) or cfg.data.data
     if cfg.data.validation_data or not _same_source(trained_on, data):
+        return None
+    if cfg.recipe == "few_shot":  # every row trained: nothing was held out
+        log.warning(
+            "warning: %s is what this few-shot model trained on, every row of it: the figures "
+            "show how well it fits them, not how it does on new texts",
+            data,
+        )
         return None
     return load_splits(dataclasses.replace(cfg.data, data=data), cfg.seed).validation
 

@@ -129,6 +129,13 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task:
     weights = metrics.get("class_weights")
     if weights:
         hyper.append("- loss weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
+    recipe = metrics.get("recipe")
+    if recipe:
+        hyper.append(f"- recipe: {recipe['name']} ({recipe['why']})")
+        if recipe.get("validated_on"):
+            hyper.append(f"- figures on {recipe['validated_on']}")
+    if metrics.get("not_learnt"):
+        hyper.append(f"- **warning**: {metrics['not_learnt']}")
     long_texts = metrics.get("long_texts")
     if long_texts:
         hyper.append(
@@ -162,6 +169,8 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task:
     base = _hub_id(cfg.model_id, BUNDLED_MODEL_IDS) or Path(cfg.model_id).name
     data_name = _shown(cfg.data.data)
     validation_name = _shown(data.get("validation_data") or "a held-out split")
+    if (metrics.get("recipe") or {}).get("validated_on", "").startswith("the training texts"):
+        validation_name = "the training texts themselves (few-shot: none held out)"
 
     meta = card_metadata(out, cfg, metrics, task)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()

@@ -98,6 +98,7 @@ def write_training_report(
         ("train samples/s", train.get("train_samples_per_second")),
         ("validation samples/s", metrics["validation"].get("samples_per_second")),
         ("best checkpoint", metrics["best_checkpoint"]),
+        *_recipe_rows(metrics),
     ]
     if "long_texts" in metrics:
         cut = metrics["validation"].get("long_texts")
@@ -323,3 +324,15 @@ table { border-collapse: collapse; margin: 6px 0; }
 .mistakes td.wrong { color: #cc0000; font-weight: 600; }
 code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
 """
+
+
+def _recipe_rows(metrics: dict) -> list[tuple[str, str]]:
+    """The recipe and why, where the few-shot one figures are on the training texts, and
+    the warning of a model that learnt nothing."""
+    recipe = metrics.get("recipe") or {}
+    rows = [("recipe", f"{recipe['name']} ({recipe['why']})")] if recipe else []
+    if recipe.get("validated_on"):
+        rows.append(("figures on", recipe["validated_on"]))
+    if metrics.get("not_learnt"):
+        rows.append(("warning", metrics["not_learnt"]))
+    return rows

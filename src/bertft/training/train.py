@@ -666,7 +666,8 @@ def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
         "data": cfg.data.data,
         # The file itself, wherever `evaluate` is run from (its held-out part is found by it).
         **_file_path(cfg.data.data),
-        "validation_data": cfg.data.validation_data or f"{cfg.data.validation_split:.0%} split",
+        "validation_data": cfg.data.validation_data
+        or (f"{cfg.data.validation_split:.0%} split" if splits.held_out else "none held out"),
         "test_data": cfg.data.test_data,
         "samples": samples,
         "label_counts": counts or None,
