@@ -197,6 +197,25 @@ def test_another_command_is_refused_rather_than_mixed(tiny_trained, tiny_model, 
     assert len(out.read_text().splitlines()) == 30
 
 
+def test_another_command_is_refused_naming_every_changed_setting(tiny_trained, tmp_path, capsys):
+    source = _input(tmp_path, 30)
+    with source.open("a") as f:
+        f.write('doc-x,"a text",sports,one field too many\n')  # stops the run: output unfinished
+    out = tmp_path / "out.jsonl"
+    marker = out.with_name("out.jsonl.progress.json")
+    command = _predict(tiny_trained, "--input", str(source), "--output", str(out))
+    assert main([*command, "--chunk_size", "10"]) == 2
+    capsys.readouterr()
+    # That command's marker, as if it had asked for other answers and columns.
+    saved = json.loads(marker.read_text())
+    saved["identity"] |= {"top_k": 3, "keep_columns": "none"}
+    marker.write_text(json.dumps(saved))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    named = err.split("another command (")[1].split("); rerun")[0].split("; ")
+    assert sorted(named) == ["keep_columns: 'none' then, 'all' now", "top_k: 3 then, 1 now"]
+
+
 def test_text_output_refuses_an_existing_file_as_input_output_does(tiny_trained, tmp_path, capsys):
     source = _input(tmp_path, 3)
     out = tmp_path / "out.csv"

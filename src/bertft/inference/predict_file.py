@@ -16,8 +16,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,8 @@ from bertft.data.streaming import (
 )
 from bertft.errors import EXIT_CODES, BertftError, Interrupted
 from bertft.files import write_text
+from bertft.same_run import changed_settings
+from bertft.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     beyond: dict[str, int] = {}
     progress = _Progress(done["rows"])
     empty = 0
-    with _stop_flag() as stop:
+    with stop_on_signals("stopping after this chunk", "stopping after this chunk") as stop:
         try:
             for chunk in read_chunks(source, job.chunk_size, skip=done["rows"]):
                 rows, blank = _predict_chunk(
@@ -355,13 +355,12 @@ class _Marker:
                 leftover.unlink(missing_ok=True)
         if self.path.is_file():
             saved = json.loads(self.path.read_text())
-            changed = [k for k in self.identity if saved["identity"].get(k) != self.identity[k]]
+            changed = changed_settings(saved["identity"], self.identity)
             if changed:
-                key = changed[0]
                 raise BertftError(
-                    f"{self.output} is the unfinished output of another command ({key}: "
-                    f"{saved['identity'].get(key)!r} then, {self.identity[key]!r} now); rerun "
-                    f"that command to finish it, or pass --overwrite to start over"
+                    f"{self.output} is the unfinished output of another command "
+                    f"({'; '.join(changed)}); rerun that command to finish it, or pass "
+                    f"--overwrite to start over"
                 )
             done = saved["done"]
             log.info("bertft: resuming %s after %s rows", self.output, f"{done['rows']:,}")
@@ -378,33 +377,7 @@ class _Marker:
         self.path.unlink(missing_ok=True)
 
 
-# --- signals and progress ------------------------------------------------------------------------
-
-
-class _Flag:
-    signum: int | None = None
-
-
-@contextmanager
-def _stop_flag() -> Iterator[_Flag]:
-    """SIGTERM/SIGINT set a flag the loop checks after each committed chunk."""
-    flag = _Flag()
-
-    def on_signal(signum, frame):
-        if flag.signum is None:
-            print(
-                f"\nbertft: {signal.Signals(signum).name} received; stopping after this chunk",
-                file=sys.stderr,
-                flush=True,
-            )
-        flag.signum = signum
-
-    previous = {s: signal.signal(s, on_signal) for s in EXIT_CODES}
-    try:
-        yield flag
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+# --- progress ------------------------------------------------------------------------
 
 
 class _Progress:
