@@ -12,7 +12,7 @@ import numpy as np
 
 from bertft.data.load import Examples, read_examples, stratified_sample
 from bertft.errors import BertftError
-from bertft.files import write_json
+from bertft.files import replacing, write_json
 from bertft.inference.classifier import Classifier, saved_columns
 from bertft.reporting.report import ReportData, write_report
 from bertft.tasks import TaskSettings
@@ -134,9 +134,8 @@ def evaluate(
 def _write_predictions(path: Path, examples: Examples, answers: list[dict[str, Any]]) -> None:
     """One line per text: the text (and its pair), the true label, and the model's answer in
     the very shape `bertft predict` and `serve` give it."""
-    tmp = path.with_name(path.name + ".tmp")
     pairs = examples.pairs or [None] * len(examples)
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for text, pair, truth, answer in zip(
             examples.texts, pairs, examples.labels, answers, strict=True
         ):
@@ -145,7 +144,6 @@ def _write_predictions(path: Path, examples: Examples, answers: list[dict[str, A
                 row["text_pair"] = pair
             row["true"] = list(truth) if isinstance(truth, tuple) else truth
             f.write(json.dumps({**row, "predicted": answer}, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def _held_out_part(model: str | Path, data: str) -> Examples | None:

@@ -21,7 +21,7 @@ from bertft.data.encoding import ENCODER_KEY, TextEncoder, training_encoder
 from bertft.data.features import cut_stats, tokenize_cached
 from bertft.data.load import COLUMNS_KEY, Examples, LabeledSplits, columns_record, load_splits
 from bertft.errors import Interrupted
-from bertft.files import write_json
+from bertft.files import write_json, write_text
 from bertft.hardware import describe, mps_available, resolve_precision
 from bertft.model import load_classifier, load_tokenizer, pooler_untrained, reinit_pooler
 from bertft.reporting.hub import check_repository_id, push_folder
@@ -542,7 +542,7 @@ def _save_outputs(
     from bertft.reporting.model_card import write_model_card
     from bertft.reporting.report import write_training_report
 
-    (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text(out / "train_config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics, splits.task)
     validation = splits.validation
     write_training_report(out, cfg, metrics, splits.task, validation, scores)
