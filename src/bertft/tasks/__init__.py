@@ -14,8 +14,11 @@ from bertft.tasks.base import (
     Recipe,
     Task,
     TaskSettings,
+    best_answer,
     check_metric,
     greater_is_better,
+    label_scores,
+    ranked,
 )
 from bertft.tasks.multi_label import MultiLabel
 from bertft.tasks.regression import Regression, _number
@@ -36,9 +39,12 @@ __all__ = [
     "SingleLabel",
     "Task",
     "TaskSettings",
+    "best_answer",
     "check_metric",
     "choose_task",
     "greater_is_better",
+    "label_scores",
+    "ranked",
     "task_from_config",
     "task_of",
 ]
