@@ -200,7 +200,7 @@ def test_chunked_multi_label_and_regression_give_one_answer_per_document(
     assert len(answers) == 2  # one per document, not one per window
     each = clf.predict_logits(pieces)
     np.testing.assert_allclose(
-        clf.predict_scores([document])[0], clf.task.scores(each.mean(axis=0, keepdims=True))[0],
+        clf.predict_proba([document])[0], clf.task.scores(each.mean(axis=0, keepdims=True))[0],
         atol=1e-5,
     )  # fmt: skip
     key = "labels" if labels > 1 else "value"

@@ -230,6 +230,28 @@ def test_text_output_refuses_an_existing_file_as_input_output_does(tiny_trained,
     assert _read(out)["label"].tolist() == ["weather"]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_texts_give_the_file_a_file_of_those_texts_gives(tiny_trained, tmp_path, suffix, capsys):
+    texts = ["rain and storm today", "", "the team and the coach win the match", "3.5"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    from_file, from_texts = tmp_path / f"file{suffix}", tmp_path / f"texts{suffix}"
+    top = ("--top_k", "2")
+    assert (
+        main(_predict(tiny_trained, "--input", str(source), "--output", str(from_file), *top)) == 0
+    )
+    given = [a for t in texts for a in ("--text", t)]
+    assert main(_predict(tiny_trained, *given, "--output", str(from_texts), *top)) == 0
+    assert from_texts.read_bytes() == from_file.read_bytes()
+    # One rule for an empty text on both paths: no label, and counted (it once got a label).
+    err = capsys.readouterr().err
+    assert err.count("1 empty text(s)") == 2
+    assert _read(from_texts)["label"].tolist()[:2] == [
+        "weather",
+        None if suffix == ".jsonl" else "",
+    ]
+
+
 @pytest.mark.parametrize("given", [[], ["--input", "in.csv"]])
 def test_stderr_names_the_backend_that_ran_on_both_paths(tiny_trained, tmp_path, capsys, given):
     _input(tmp_path, 3)

@@ -16,42 +16,28 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bertft.data.streaming import (
     AppendWriter,
+    Chunk,
     ParquetPartsWriter,
     columns_of,
     output_format,
     read_chunks,
 )
 from bertft.errors import EXIT_CODES, BertftError, Interrupted
-from bertft.files import write_text
+from bertft.files import replacing, write_text
 from bertft.same_run import changed_settings
+from bertft.settings import PredictSettings
 from bertft.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
 # what `classifier.answers` may add to a row, whatever the task
 ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
-
-
-@dataclass
-class FileJob:
-    """What to read, what to keep and where to write."""
-
-    input: str
-    output: str | None = None  # None: JSON Lines on stdout (not resumable)
-    text_column: str | None = None
-    text_pair_column: str | None = None  # default: the one the model was trained with
-    keep_columns: str = "all"  # "all", "none" or a comma-separated list
-    chunk_size: int = 2048
-    top_k: int = 1
-    threshold: float | None = None
-    positive_label: str | None = None
-    overwrite: bool = False
 
 
 class Stopped(Interrupted):
@@ -70,10 +56,8 @@ class Stopped(Interrupted):
         self.exit_code = EXIT_CODES.get(signum, 128 + signum)
 
 
-def check_job(job: FileJob) -> None:
-    """Refuse bad settings before any model loads."""
-    if job.chunk_size < 1:
-        raise BertftError(f"--chunk_size must be at least 1, got {job.chunk_size}")
+def check_file(job: PredictSettings) -> None:
+    """Refuse a bad --input or --output before any model loads."""
     if job.output:
         output_format(Path(job.output))
     columns_of(Path(job.input))  # the file exists, has a known format and a header
@@ -88,7 +72,35 @@ def existing_output(output: Path) -> BertftError:
     )
 
 
-def predict_file(clf, job: FileJob) -> dict[str, Any]:
+def predict_texts(clf, job: PredictSettings) -> dict[str, Any]:
+    """`--text` (and `--text_pair`): the texts as the one chunk of a file with columns text
+    (and text_pair), answered and written as a file's rows are; the output (nothing to resume)
+    written whole."""
+    pair_column = "text_pair" if job.text_pair else None
+    pairs = job.text_pair or [None] * len(job.text)
+    records = [
+        {"text": t, **({pair_column: p} if pair_column else {})}
+        for t, p in zip(job.text, pairs, strict=True)
+    ]
+    chunk = Chunk(records, [f"--text {i}" for i in range(1, len(records) + 1)], 0, 1.0)
+    kept = ["text", *([pair_column] if pair_column else [])]
+    rows, empty = _predict_chunk(clf, chunk, job, ("text", pair_column), kept, Path("--text"))
+    columns = kept + _answer_fields(clf, job.top_k)
+    if job.output:
+        path = Path(job.output)
+        with replacing(path) as tmp:
+            writer = AppendWriter(tmp, output_format(path), None)
+            try:
+                writer.write(rows, columns)
+            finally:
+                writer.close()
+    else:
+        _StdoutWriter().write(rows, columns)
+    _say_empty(empty, "the texts")
+    return {"rows": len(rows), "empty": empty, "resumed_from": 0}
+
+
+def predict_file(clf, job: PredictSettings) -> dict[str, Any]:
     """Label every row of `job.input` with `clf` (a `classifier.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
@@ -137,12 +149,7 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     if marker:
         marker.remove()
     progress.close()
-    if empty:
-        log.warning(
-            "bertft: %s empty text(s) in %s got no label (label and score left empty)",
-            f"{empty:,}",
-            source,
-        )
+    _say_empty(empty, source)
     if beyond:
         log.warning(
             "bertft: %s record(s) of %s had fields not in its first record (%s), not written "
@@ -155,6 +162,15 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     return {"rows": done["rows"], "empty": empty, "resumed_from": progress.first}
 
 
+def _say_empty(empty: int, source) -> None:
+    if empty:
+        log.warning(
+            "bertft: %s empty text(s) in %s got no label (label and score left empty)",
+            f"{empty:,}",
+            source,
+        )
+
+
 def _count_beyond(rows: list[dict[str, Any]], columns: list[str], beyond: dict[str, int]) -> None:
     known = set(columns)
     for row in rows:
@@ -165,27 +181,28 @@ def _count_beyond(rows: list[dict[str, Any]], columns: list[str], beyond: dict[s
 def _predict_chunk(
     clf,
     chunk,
-    job: FileJob,
+    job: PredictSettings,
     text_columns: tuple[str, str | None],
     kept: list[str] | None,
     source: Path,
 ):
     """The output rows of one chunk (kept columns, or all of each record's with `kept` None,
     then the answer), and its number of empty texts (or pairs missing a text)."""
-    from bertft.inference.classifier import answers
-
     text_column, pair_column = text_columns
     records = list(zip(chunk.records, chunk.rows, strict=True))
     texts = [_text(r, text_column, source, row) for r, row in records]
     pairs = [_text(r, pair_column, source, row) for r, row in records] if pair_column else None
     filled = [i for i, t in enumerate(texts) if t.strip() and (pairs is None or pairs[i].strip())]
-    # predict_scores sorts the chunk's texts by length and returns answers in input order.
-    probs = clf.predict_scores(
-        [texts[i] for i in filled], None if pairs is None else [pairs[i] for i in filled]
+    # The classifier sorts the chunk's texts by length and returns answers in input order.
+    found = clf.answers(
+        [texts[i] for i in filled],
+        None if pairs is None else [pairs[i] for i in filled],
+        job.top_k,
+        job.threshold,
+        job.positive_label,
     )
     empty_row = dict.fromkeys(_answer_fields(clf, job.top_k))
     fields: list[dict[str, Any]] = [dict(empty_row) for _ in texts]
-    found = answers(clf, probs, job.top_k, job.threshold, job.positive_label)
     for i, answer in zip(filled, found, strict=True):
         fields[i] = answer
     rows = [
@@ -199,7 +216,7 @@ def _predict_chunk(
 
 
 def _columns(
-    source: Path, job: FileJob, clf, pair_column: str | None = None
+    source: Path, job: PredictSettings, clf, pair_column: str | None = None
 ) -> tuple[str, list[str]]:
     """The text column (by default the one the model trained on, where the file has it; for a
     pair model else the usual partner of its pair column) and the user's columns to carry into
@@ -239,7 +256,7 @@ def _answer_fields(clf, top_k: int) -> list[str]:
     return list(clf.task.answers(np.zeros((1, len(clf.task.names))), top_k)[0])
 
 
-def _pair_column(source: Path, job: FileJob, clf) -> str | None:
+def _pair_column(source: Path, job: PredictSettings, clf) -> str | None:
     """The second-text column of a pair model: --text_pair_column, or the one it was trained
     with, else a usual pair's second (as evaluate reads them); refused when the file has none
     or the model reads single texts."""
@@ -280,7 +297,7 @@ def _text(record: dict[str, Any], column: str, source: Path, row: str) -> str:
 # --- output and resuming ---------------------------------------------------------------------
 
 
-def _writer(job: FileJob, done: dict[str, Any]):
+def _writer(job: PredictSettings, done: dict[str, Any]):
     if not job.output:
         return _StdoutWriter()
     path = Path(job.output)
@@ -311,10 +328,22 @@ class _StdoutWriter:
         pass
 
 
-def _identity(clf, job: FileJob, text_column: str) -> dict[str, Any]:
+def _identity(clf, job: PredictSettings, text_column: str) -> dict[str, Any]:
     """What must be the same for a rerun to continue an output rather than start another."""
     settings = asdict(job)
-    for key in ("output", "chunk_size", "overwrite"):  # no bearing on the rows written
+    # No bearing on the rows written (texts: --input's alone). chunk_pooling does bear on them
+    # but was never part of the identity: left as it was.
+    for key in (
+        "output",
+        "chunk_size",
+        "overwrite",
+        "text",
+        "text_pair",
+        "batch_size",
+        "threads",
+        "device",
+        "chunk_pooling",
+    ):
         settings.pop(key)
     source = Path(job.input).resolve()
     stat = source.stat()
