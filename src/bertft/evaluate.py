@@ -149,10 +149,7 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
     path = next((p for p in found if p.is_file()), None)
     if path is None:
         return None
-    try:
-        cfg = train_config_from(load_yaml(path), str(path))
-    except BertftError:  # written by another version: evaluate the rows as asked
-        return None
+    cfg = train_config_from(load_yaml(path), str(path))
     # train_config.yaml keeps the path as given, relative to where training ran.
     trained_on = _trained_file(path.parent) or cfg.data.data
     if cfg.data.validation_data or not _same_source(trained_on, data):

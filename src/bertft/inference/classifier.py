@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bertft.data.encoding import Encoded, TextEncoder, load_encoder, saved_pair
+from bertft.data.encoding import Encoded, TextEncoder, load_encoder
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
 from bertft.settings import BACKENDS
@@ -431,9 +431,8 @@ def saved_columns(folder: Path) -> dict[str, str]:
 
 
 def model_columns(config: dict[str, Any]) -> dict[str, str]:
-    """Kind (text, text_pair, label) -> the column name training read; models made before
-    bertft kept them still name their pair column."""
+    """Kind (text, text_pair, label) -> the column name training read (none for a model bertft
+    did not train)."""
     from bertft.data.load import trained_columns
 
-    pair = saved_pair(config)
-    return trained_columns(config) | ({"text_pair": pair} if pair else {})
+    return trained_columns(config)

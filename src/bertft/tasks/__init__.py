@@ -9,7 +9,6 @@ from __future__ import annotations
 from bertft.errors import BertftError
 from bertft.tasks.base import (
     CONFIG_KEY,
-    PAIR_KEY,
     Figure,
     Recipe,
     Task,
@@ -29,7 +28,6 @@ TASK_CHOICES = ("auto", *TASKS)
 
 __all__ = [
     "CONFIG_KEY",
-    "PAIR_KEY",
     "TASKS",
     "TASK_CHOICES",
     "Figure",

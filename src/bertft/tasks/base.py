@@ -18,7 +18,6 @@ import numpy as np
 from bertft.errors import BertftError
 
 CONFIG_KEY = "bertft_task"  # the task's saved state in config.json (thresholds, separator, ...)
-PAIR_KEY = "bertft_text_pair_column"  # config.json: the pair column a model was trained with
 
 
 @dataclass(frozen=True)
