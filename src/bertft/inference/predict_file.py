@@ -7,6 +7,8 @@ same command after a crash, SIGKILL or SIGTERM truncates the output to the last 
 on from the next row, so every row is written exactly once and in order. A different command
 (other model, input or settings) is refused rather than mixed into the same output. SIGTERM and
 SIGINT stop after the current chunk is committed (exit 143 / 130).
+
+`--text` goes the same way: its texts are the one chunk of a file with a text column.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from bertft.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
-# what `classifier.answers` may add to a row, whatever the task
+# what `Classifier.answers` may add to a row, whatever the task
 ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
 
 
