@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 
 from bertft.cli import main
 from bertft.evaluate import evaluate
+from bertft.settings import EvaluateSettings
 from bertft.training.checkpoint import last_whole_checkpoint
 
 # Real multi-process runs: about 20 s each.
@@ -123,7 +124,10 @@ def test_torchrun_two_processes_train_like_one_with_the_same_global_batch(two_pr
 def test_sharded_evaluation_equals_one_process_on_an_uneven_set(two_processes, data, tmp_path):
     out, _ = two_processes
     validation = metrics(out)["validation"]
-    alone = evaluate(out, str(data[1]), output_dir=tmp_path, batch_size=7)
+    settings = EvaluateSettings(
+        str(out), str(data[1]), output_dir=str(tmp_path), per_device_eval_batch_size=7
+    )
+    alone = evaluate(settings)
     assert validation["samples"] == alone["samples"] == 45  # nothing dropped or repeated
     assert validation["confusion_matrix"] == alone["confusion_matrix"]
     assert validation["accuracy"] == alone["accuracy"]

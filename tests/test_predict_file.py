@@ -200,6 +200,25 @@ def test_another_command_is_refused_rather_than_mixed(tiny_trained, tiny_model, 
     assert len(out.read_text().splitlines()) == 30
 
 
+def test_another_command_is_refused_naming_every_changed_setting(tiny_trained, tmp_path, capsys):
+    source = _input(tmp_path, 30)
+    with source.open("a") as f:
+        f.write('doc-x,"a text",sports,one field too many\n')  # stops the run: output unfinished
+    out = tmp_path / "out.jsonl"
+    marker = out.with_name("out.jsonl.progress.json")
+    command = _predict(tiny_trained, "--input", str(source), "--output", str(out))
+    assert main([*command, "--chunk_size", "10"]) == 2
+    capsys.readouterr()
+    # That command's marker, as if it had asked for other answers and columns.
+    saved = json.loads(marker.read_text())
+    saved["identity"] |= {"top_k": 3, "keep_columns": "none"}
+    marker.write_text(json.dumps(saved))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    named = err.split("another command (")[1].split("); rerun")[0].split("; ")
+    assert sorted(named) == ["keep_columns: 'none' then, 'all' now", "top_k: 3 then, 1 now"]
+
+
 def test_text_output_refuses_an_existing_file_as_input_output_does(tiny_trained, tmp_path, capsys):
     source = _input(tmp_path, 3)
     out = tmp_path / "out.csv"
@@ -212,6 +231,25 @@ def test_text_output_refuses_an_existing_file_as_input_output_does(tiny_trained,
     assert out.read_text() == "mine\n"
     assert main([*texts, "--overwrite"]) == 0
     assert _read(out)["label"].tolist() == ["weather"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_texts_give_the_file_a_file_of_those_texts_gives(tiny_trained, tmp_path, suffix, capsys):
+    texts = ["rain and storm today", "", "the team and the coach win the match", "3.5"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    from_file, from_texts = tmp_path / f"file{suffix}", tmp_path / f"texts{suffix}"
+    top = ("--top_k", "2")
+    assert (
+        main(_predict(tiny_trained, "--input", str(source), "--output", str(from_file), *top)) == 0
+    )
+    given = [a for t in texts for a in ("--text", t)]
+    assert main(_predict(tiny_trained, *given, "--output", str(from_texts), *top)) == 0
+    assert from_texts.read_bytes() == from_file.read_bytes()
+    # One rule for an empty text on both paths: no label, and counted (it once got a label).
+    err = capsys.readouterr().err
+    assert err.count("1 empty text(s)") == 2
+    assert _read(from_texts)["label"].fillna("").tolist()[:2] == ["weather", ""]
 
 
 @pytest.mark.parametrize("given", [[], ["--input", "in.csv"]])

@@ -160,12 +160,10 @@ def test_resume_refuses_a_changed_label_map(setup, tmp_path, capsys):
 
 
 @pytest.mark.trains
-def test_resume_refuses_a_changed_schedule_but_not_a_checkpoint_without_one(
-    setup, tmp_path, capsys
-):
+def test_resume_refuses_a_changed_schedule_and_a_record_without_one(setup, tmp_path, capsys):
     """A checkpoint restores the optimizer and the scheduler's base rate: a new learning rate
-    would be ignored (and recorded as used), so it is refused; checkpoints from before the
-    schedule was recorded resume as they did."""
+    would be ignored (and recorded as used), so it is refused. A run.json without a schedule
+    (as development versions before 0.1 wrote) is another run's, not one to resume unchecked."""
     model, _, _, _ = setup
     data = tmp_path / "d.csv"
     topic_frame(60).to_csv(data, index=False)
@@ -178,8 +176,8 @@ def test_resume_refuses_a_changed_schedule_but_not_a_checkpoint_without_one(
     run = json.loads(run_file.read_text())
     del run["schedule"]
     run_file.write_text(json.dumps(run))
-    assert main(tiny_train_args(model, data, out, "--epochs", "1")) == 0
-    assert "resuming from" in capsys.readouterr().err
+    assert main(tiny_train_args(model, data, out, "--epochs", "1")) == 2
+    assert "schedule: None then, {'learning_rate': 0.005" in capsys.readouterr().err
 
 
 def test_partial_checkpoint_is_never_picked(tmp_path):

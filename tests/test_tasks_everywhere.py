@@ -107,7 +107,7 @@ def test_torchrun_trains_each_task_like_one_process(task, still_model, tmp_path)
     # What predict and serve read back: the task (with its per-label thresholds) and pair column.
     ours, theirs = (json.loads((o / "config.json").read_text()) for o in (two, one))
     assert ours["bertft_task"] == theirs["bertft_task"]
-    assert ours.get("bertft_text_pair_column") == theirs.get("bertft_text_pair_column")
+    assert ours["bertft_encoder"] == theirs["bertft_encoder"]  # its pair column among them
 
 
 def test_export_checks_parity_in_the_tasks_metric(run, capsys):

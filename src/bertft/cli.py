@@ -6,14 +6,10 @@ Heavy imports (torch, transformers) happen inside the commands so that `--help` 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from bertft import __version__
 from bertft.config import (
@@ -262,23 +258,7 @@ def _evaluate(settings: EvaluateSettings) -> int:
     from bertft.tasks import task_of
     from bertft.windows import CutStats
 
-    report = evaluate(
-        settings.model,
-        settings.data,
-        text_column=settings.text_column,
-        label_column=settings.label_column,
-        text_pair_column=settings.text_pair_column,
-        label_separator=settings.label_separator,
-        split=settings.split,
-        max_samples=settings.max_eval_samples,
-        strict=settings.strict,
-        output_dir=settings.output_dir,
-        batch_size=settings.per_device_eval_batch_size,
-        device=settings.device,
-        backend=settings.backend,
-        all_rows=settings.all_rows,
-        pooling=settings.chunk_pooling,
-    )
+    report = evaluate(settings)
     if report["held_out_from_training"]:
         print(
             f"{settings.data} is the data {settings.model} was trained on: evaluating the "
@@ -297,50 +277,9 @@ def _evaluate(settings: EvaluateSettings) -> int:
 
 
 def _predict(settings: PredictSettings) -> int:
-    from bertft.inference.predict_file import FileJob, check_job, existing_output
+    from bertft.inference.predict import predict
 
-    job = None
-    if settings.input:
-        fields = FileJob.__dataclass_fields__
-        job = FileJob(**{k: v for k, v in vars(settings).items() if k in fields})
-        check_job(job)  # a bad file or flag is refused before the model loads
-    elif settings.output and Path(settings.output).exists() and not settings.overwrite:
-        raise existing_output(Path(settings.output))  # as --input refuses it, before the model
-
-    from bertft.inference.classifier import Classifier, answers
-
-    clf = Classifier.from_pretrained(
-        settings.model,
-        backend=settings.backend,
-        batch_size=settings.batch_size,
-        device=settings.device,
-        threads=settings.threads,
-        pooling=settings.chunk_pooling,
-    )
-    if settings.threshold is not None:
-        clf.positive_index(settings.positive_label)  # other models are refused before work
-    # --backend auto chooses by the model folder and device: say which ran, on both paths
-    print(
-        f"bertft: predicting with {clf.backend} ({clf.source}) on {clf.device}, "
-        f"{clf.threads} thread(s)",
-        file=sys.stderr,
-    )
-    if job is not None:
-        from bertft.inference.predict_file import predict_file
-
-        summary = predict_file(clf, job)
-        print(f"long texts: {clf.total_stats.describe()}", file=sys.stderr)
-        if settings.output:
-            print(f"wrote {summary['rows']:,} predictions to {settings.output}", file=sys.stderr)
-        return 0
-    texts, pairs = settings.text, settings.text_pair
-    scores = clf.predict_scores(texts, pairs)
-    print(f"long texts: {clf.last_stats.describe()}", file=sys.stderr)
-    found = answers(clf, scores, settings.top_k, settings.threshold, settings.positive_label)
-    rows = []
-    for i, (text, answer) in enumerate(zip(texts, found, strict=True)):
-        rows.append({"text": text, **({"text_pair": pairs[i]} if pairs else {}), **answer})
-    _write_rows(rows, settings.output)
+    predict(settings)
     return 0
 
 
@@ -356,27 +295,6 @@ def _serve(settings: ServeSettings) -> int:
 
     serve(settings)
     return 0
-
-
-def _write_rows(rows: list[dict], output: str | None) -> None:
-    from bertft.data.streaming import cell  # --input's CSV cells too: both paths write alike
-
-    if output and output.lower().endswith(".csv"):
-        buffer = io.StringIO()
-        columns = list(dict.fromkeys(k for r in rows for k in r))
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows([cell(r.get(c)) for c in columns] for r in rows)
-        text = buffer.getvalue()
-    else:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    if not output:
-        sys.stdout.write(text)
-        return
-    from bertft.files import write_text
-
-    out = write_text(Path(output), text)
-    print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
 
 
 def _datasets(settings: NoSettings) -> int:

@@ -15,35 +15,18 @@ from bertft.data.examples import Examples
 from bertft.data.load import read_examples
 from bertft.data.split import stratified_sample
 from bertft.errors import BertftError
-from bertft.files import write_json
+from bertft.files import replacing, write_json
 from bertft.inference.classifier import Classifier, saved_columns
 from bertft.reporting.report import ReportData, write_report
+from bertft.settings import EvaluateSettings
 from bertft.tasks import TaskSettings
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(
-    model: str | Path,
-    data: str,
-    *,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    text_pair_column: str | None = None,
-    label_separator: str | None = None,
-    split: str = "test",
-    max_samples: int | None = None,
-    strict: bool = False,
-    output_dir: str | Path | None = None,
-    batch_size: int = 32,
-    device: str = "auto",
-    backend: str = "torch",
-    classifier: Classifier | None = None,
-    all_rows: bool = False,
-    pooling: str | None = None,
-) -> dict[str, Any]:
-    """Predict every text of `data` with `model` (a training folder, or an ONNX export with
-    backend="onnx"), compare with its labels and write `metrics.json`,
+def evaluate(settings: EvaluateSettings) -> dict[str, Any]:
+    """Predict every text of `settings.data` with `settings.model` (a training folder, or an
+    ONNX export with backend="onnx"), compare with its labels and write `metrics.json`,
     `predictions.jsonl`, `report.html` and `plots/` to `output_dir` (default:
     MODEL/evaluation/<data name>). The metrics are the model's task's own: single-label (two-label
     models also get ROC-AUC, PR-AUC and the threshold maximising F1, `binary`), multi-label
@@ -55,28 +38,34 @@ def evaluate(
 
     Texts are read as training read them (the model's saved encoder); metrics are per text,
     and `long_texts` in the result says how many exceeded the window and what was dropped.
-    `pooling` (mean, max) replaces how a chunked text's windows are combined."""
-    held_out = None if all_rows else _held_out_part(model, data)
+    `chunk_pooling` (mean, max) replaces how a chunked text's windows are combined."""
+    settings.validate()
+    model, data, split = settings.model, settings.data, settings.split
+    held_out = None if settings.all_rows else _held_out_part(model, data)
     if held_out is not None:
         examples = held_out
     else:
         examples = read_examples(
             data,
-            text_column,
-            label_column,
-            strict=strict,
+            settings.text_column,
+            settings.label_column,
+            strict=settings.strict,
             split=split,
-            text_pair_column=text_pair_column,
+            text_pair_column=settings.text_pair_column,
             preferred=saved_columns(_folder(model)),
         )
-    if max_samples is not None:
-        examples = stratified_sample(examples, max_samples, seed=0)
-    clf = classifier or Classifier.from_pretrained(
-        model, backend=backend, batch_size=batch_size, device=device, pooling=pooling
+    if settings.max_eval_samples is not None:
+        examples = stratified_sample(examples, settings.max_eval_samples, seed=0)
+    clf = Classifier.from_pretrained(
+        model,
+        backend=settings.backend,
+        batch_size=settings.per_device_eval_batch_size,
+        device=settings.device,
+        pooling=settings.chunk_pooling,
     )
     task = clf.task
     if held_out is None:
-        separator = label_separator or getattr(task, "separator", None)
+        separator = settings.label_separator or getattr(task, "separator", None)
         examples = type(task).parse(examples, TaskSettings(label_separator=separator))
     task.check(examples)
     if clf.pair_column and examples.pairs is None:
@@ -102,7 +91,8 @@ def evaluate(
         "long_texts": {**clf.last_stats.as_dict(), "pooling": clf.encoder.spec.pooling},
     }
 
-    out = Path(output_dir) if output_dir else _folder(model) / "evaluation" / _name(data, clf)
+    default = _folder(model) / "evaluation" / _name(data, clf)
+    out = Path(settings.output_dir) if settings.output_dir else default
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(
         out / "predictions.jsonl", examples, task.answers(scores, top_k=len(task.names))
@@ -139,9 +129,8 @@ def evaluate(
 def _write_predictions(path: Path, examples: Examples, answers: list[dict[str, Any]]) -> None:
     """One line per text: the text (and its pair), the true label, and the model's answer in
     the very shape `bertft predict` and `serve` give it."""
-    tmp = path.with_name(path.name + ".tmp")
     pairs = examples.pairs or [None] * len(examples)
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for text, pair, truth, answer in zip(
             examples.texts, pairs, examples.labels, answers, strict=True
         ):
@@ -150,7 +139,6 @@ def _write_predictions(path: Path, examples: Examples, answers: list[dict[str, A
                 row["text_pair"] = pair
             row["true"] = list(truth) if isinstance(truth, tuple) else truth
             f.write(json.dumps({**row, "predicted": answer}, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def _held_out_part(model: str | Path, data: str) -> Examples | None:
@@ -166,10 +154,7 @@ def _held_out_part(model: str | Path, data: str) -> Examples | None:
     path = next((p for p in found if p.is_file()), None)
     if path is None:
         return None
-    try:
-        cfg = train_config_from(load_yaml(path), str(path))
-    except BertftError:  # written by another version: evaluate the rows as asked
-        return None
+    cfg = train_config_from(load_yaml(path), str(path))
     # train_config.yaml keeps the path as given, relative to where training ran.
     trained_on = _trained_file(path.parent) or cfg.data.data
     if cfg.data.validation_data or not _same_source(trained_on, data):

@@ -1,10 +1,16 @@
 """Files are whole or absent: each is written under a temporary name beside its target and
-renamed into place, so an interrupted run never leaves half a report, model card or metrics."""
+renamed into place, so an interrupted run never leaves half a report, model card or metrics.
+The one place bertft writes outputs: text, JSON and bytes here, and `replacing` /
+`replacing_folder` for writers that take a path (plots, Parquet, ONNX exports)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +23,42 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bertft"
 
 
-def write_bytes(path: Path, content: bytes) -> Path:
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for any writer to write to; renamed onto `path` when the
+    block ends without an error, else removed (an earlier `path` stays as it was)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # one temporary name per process: ranks under torchrun may write the same file at once
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def replacing_folder(path: Path) -> Iterator[Path]:
+    """A new, empty folder beside `path` to fill; put at `path` (replacing a folder there) when
+    the block ends without an error, else removed, leaving an earlier `path` as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; outputs are meant to be shared
+    try:
+        yield work
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():  # a folder cannot be renamed onto another: move the old one aside
+            shutil.rmtree(old, ignore_errors=True)
+            path.replace(old)
+        work.replace(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_bytes(path: Path, content: bytes) -> Path:
+    with replacing(path) as tmp:
+        tmp.write_bytes(content)
     return path
 
 

@@ -4,8 +4,8 @@ The tokenizer plus the window (`WindowSpec`: length, long-text strategy, stride,
 the pair column of a model of text pairs. Training writes it into the model's `config.json`
 (key `bertft_encoder`), which `bertft export` copies into the ONNX folder, so that training,
 evaluation, the Classifier, the ONNX backend, the export's parity check and the server read a
-text the same way. Model folders made before it existed fall back to the window of their
-`train_config.yaml` (else the model's own limit) with `truncate`, and say so.
+text the same way. A model bertft did not train (no saved encoder) is read with `truncate` at
+the model's own limit, and says so.
 
 The window never exceeds what the model can read (`model.max_sequence_length`): this module is
 the one place that caps it.
@@ -28,7 +28,6 @@ import numpy as np
 from bertft.data.examples import Examples
 from bertft.errors import BertftError
 from bertft.model import max_sequence_length
-from bertft.tasks import PAIR_KEY
 from bertft.windows import AUTO_SHARE, CutStats, WindowSpec, plan, take
 
 ENCODER_KEY = "bertft_encoder"
@@ -246,55 +245,26 @@ def _sample_texts(examples, most: int = AUTO_SAMPLE) -> list[str]:
 
 def spec_from_config(config, folder: Path | None, tokenizer) -> tuple[WindowSpec, str | None, str]:
     """(window, pair column, note) for a model: what training saved in its config, else the
-    fallback for older folders, with a note saying so (empty when saved)."""
+    reading for a model bertft did not train, with a note saying so (empty when saved)."""
     saved = getattr(config, ENCODER_KEY, None)
     if isinstance(saved, dict):
         names = {f.name for f in fields(WindowSpec)}
         return (
             WindowSpec(**{k: v for k, v in saved.items() if k in names}),
-            saved_pair(config.to_dict()),
+            saved.get("pair_column"),
             "",
         )
     limit = max_sequence_length(config, tokenizer)
-    window, source = _trained_window(folder), "its train_config.yaml"
-    if window is None:
-        window, source = limit, "the model's own limit"
     note = (
-        f"{folder or 'this model'} has no saved encoder (made before bertft kept one): reading "
-        f"texts with truncate at {window} tokens, from {source}"
+        f"{folder or 'this model'} has no saved encoder (bertft did not train it): reading "
+        f"texts with truncate at {limit} tokens, the model's own limit"
     )
-    return WindowSpec(max_length=min(window, limit)), saved_pair(config.to_dict()), note
-
-
-def saved_pair(config: dict[str, Any]) -> str | None:
-    """The pair column in a model's config.json: the encoder's, else the key models trained
-    before the encoder existed kept it under."""
-    saved = config.get(ENCODER_KEY)
-    if isinstance(saved, dict):
-        return saved.get("pair_column")
-    return config.get(PAIR_KEY)
-
-
-def _trained_window(folder: Path | None) -> int | None:
-    """`train_max_length` of the training run that made `folder` (or its parent, for an ONNX
-    export in MODEL/onnx), if it says."""
-    if folder is None:
-        return None
-    import yaml
-
-    for path in (folder / "train_config.yaml", folder.parent / "train_config.yaml"):
-        try:
-            value = yaml.safe_load(path.read_text(encoding="utf-8")).get("train_max_length")
-        except (OSError, ValueError, AttributeError, yaml.YAMLError):
-            continue
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+    return WindowSpec(max_length=limit), None, note
 
 
 def load_encoder(tokenizer, config, folder: Path | None = None, **overrides) -> TextEncoder:
     """The encoder a model was trained with (`overrides`, e.g. pooling="max", replace fields);
-    says on stderr when the folder is older and the fallback is used."""
+    says on stderr when the model has none saved (bertft did not train it)."""
     spec, pair_column, note = spec_from_config(config, folder, tokenizer)
     limit = max_sequence_length(config, tokenizer)
     if spec.max_length > limit:  # hand-edited, or another model's

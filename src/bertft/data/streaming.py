@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bertft.errors import BertftError
+from bertft.files import replacing
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -97,9 +98,8 @@ class ParquetPartsWriter:
         import pyarrow.parquet as pq
 
         table = self._table(records, columns)
-        tmp = self.parts / (_part_name(self.count) + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.parts / _part_name(self.count))
+        with replacing(self.parts / _part_name(self.count)) as tmp:
+            pq.write_table(table, tmp)
         self.count += 1
 
     def _table(self, records: list[dict[str, Any]], columns: list[str]):
@@ -124,9 +124,15 @@ class ParquetPartsWriter:
             ) from None
 
     def finish(self) -> None:
+        with replacing(self.path) as tmp:
+            self._join(tmp)
+        for part in self.parts.iterdir():
+            part.unlink()
+        self.parts.rmdir()
+
+    def _join(self, tmp: Path) -> None:
         import pyarrow.parquet as pq
 
-        tmp = self.path.with_name(self.path.name + ".tmp")
         writer = None
         for index in range(self.count):
             table = pq.read_table(self.parts / _part_name(index))
@@ -139,10 +145,6 @@ class ParquetPartsWriter:
             pq.write_table(pa.table({}), tmp)
         else:
             writer.close()
-        os.replace(tmp, self.path)
-        for part in self.parts.iterdir():
-            part.unlink()
-        self.parts.rmdir()
 
     def close(self) -> None:
         pass

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from bertft.data.encoding import Encoded, TextEncoder, load_encoder, saved_pair
+from bertft.data.encoding import Encoded, TextEncoder, load_encoder
 from bertft.errors import BertftError
 from bertft.hardware import available_cpus, inference_precision, resolve_device
 from bertft.settings import BACKENDS
-from bertft.tasks import Task
+from bertft.tasks import Task, ranked
 from bertft.windows import pool
 
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -259,16 +259,12 @@ class Classifier:
         if k < 1:
             raise BertftError(f"top_k must be at least 1, got {top_k}")
         answers = [
-            [{"label": label, "score": score} for label, score in best]
+            [{"label": label, "score": score} for label, score in best]  # whole, as pipeline()
             for best in self.top_k(texts, k, pairs)
         ]
         if top_k == 1:
             return [best[0] for best in answers]
         return answers[0] if single else answers
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.labels)}
 
     @property
     def pair_column(self) -> str | None:
@@ -310,9 +306,9 @@ class Classifier:
         encoded = self.encode(texts, pairs)
         self.last_stats = encoded.stats
         self.total_stats.merge(encoded.stats)
-        return self.pool(self.window_logits(encoded), encoded)
+        return self.pool(self._window_logits(encoded), encoded)
 
-    def window_logits(self, encoded: Encoded) -> np.ndarray:
+    def _window_logits(self, encoded: Encoded) -> np.ndarray:
         """Logits of every window of `encoded`, in its order, batched by length."""
         ids = encoded.features["input_ids"]
         out = np.empty((len(encoded), len(self.labels)), dtype=np.float32)
@@ -337,30 +333,35 @@ class Classifier:
         how = self.encoder.spec.pooling
         return pool(window_logits, encoded.owner, encoded.documents, how).astype(np.float32)
 
-    def predict_scores(
-        self, texts: Sequence[str], pairs: Sequence[str] | None = None
-    ) -> np.ndarray:
-        """What the task makes of the logits: class probabilities (softmax), per-label
-        probabilities (sigmoid) or values (one column), rows in input order."""
+    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """The scores: what the task makes of the logits, shape (len(texts), outputs), rows in
+        input order: class probabilities (softmax, single-label), one sigmoid per label
+        (multi-label) or values in the labels' units (regression, one column)."""
         return self.task.scores(self.predict_logits(texts, pairs))  # numpy: both backends
 
-    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(self.labels)): softmax for a single-label
-        model, one sigmoid per label for a multi-label one."""
-        return self.predict_scores(texts, pairs)
-
-    def score_inputs(self, inputs: Sequence) -> np.ndarray:
-        """`predict_scores` of texts, or of (text, second text) tuples for a pair model."""
-        if inputs and isinstance(inputs[0], tuple):
-            return self.predict_scores([a for a, _ in inputs], [b for _, b in inputs])
-        return self.predict_scores(inputs)
-
     def answers(
-        self, texts: Sequence[str], pairs: Sequence[str] | None = None, top_k: int = 1
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        top_k: int = 1,
+        threshold: float | None = None,
+        positive_label: str | None = None,
     ) -> list[dict]:
-        """One answer per text, as `bertft predict` and `serve` write it: {"label", "score"}
-        (single-label), {"labels", "scores"} (multi-label) or {"value", "score"} (regression)."""
-        return self.task.answers(self.predict_scores(texts, pairs), top_k)
+        """One answer per text, as `bertft predict`, `evaluate` and `serve` write it: {"label",
+        "score"} plus "top_k" when k > 1 (single-label), {"labels", "scores"} (multi-label) or
+        {"value", "score"} (regression). A binary model's `threshold` decides the label: the
+        positive one (`positive_label`, default the second) where its probability is at least
+        `threshold`, else the other."""
+        scores = self.predict_proba(texts, pairs)
+        rows = self.task.answers(scores, top_k)
+        if threshold is not None:
+            if not 0.0 <= threshold <= 1.0:
+                raise BertftError(f"threshold must be between 0 and 1, got {threshold}")
+            positive = self.positive_index(positive_label)
+            for row, probs in zip(rows, scores, strict=True):
+                chosen = positive if probs[positive] >= threshold else 1 - positive
+                row |= {"label": self.labels[chosen], "score": round(float(probs[chosen]), 6)}
+        return rows
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list:
         """The decision for each text: a label name (single-label), a list of label names
@@ -372,11 +373,7 @@ class Classifier:
         self, texts: Sequence[str], k: int = 1, pairs: Sequence[str] | None = None
     ) -> list[list[tuple[str, float]]]:
         """The k most likely (label, probability) pairs for each text (or pair), best first."""
-        return self.rank(self.predict_proba(texts, pairs), k)
-
-    def rank(self, probs: np.ndarray, k: int = 1) -> list[list[tuple[str, float]]]:
-        """`top_k` of probabilities already computed by `predict_proba`."""
-        return top_k_of(probs, self.labels, k)
+        return ranked(self.predict_proba(texts, pairs), self.labels, k)
 
     def positive_index(self, positive_label: str | None = None) -> int:
         """The id of the positive class of a two-label model: `positive_label`, or by default
@@ -399,27 +396,6 @@ class Classifier:
                 f"(it has {', '.join(self.labels)})"
             )
         return self.labels.index(positive_label)
-
-    def predict_threshold(
-        self, texts: Sequence[str], threshold: float, positive_label: str | None = None
-    ) -> list[tuple[str, float]]:
-        """(label, probability of that label) per text: the positive label where its
-        probability is at least `threshold`, else the other one."""
-        return self.decide(self.predict_proba(texts), threshold, positive_label)
-
-    def decide(
-        self, probs: np.ndarray, threshold: float, positive_label: str | None = None
-    ) -> list[tuple[str, float]]:
-        """`predict_threshold` of probabilities already computed by `predict_proba`."""
-        if not 0.0 <= threshold <= 1.0:
-            raise BertftError(f"threshold must be between 0 and 1, got {threshold}")
-        positive = self.positive_index(positive_label)
-        negative = 1 - positive
-        out = []
-        for row in probs:
-            chosen = positive if row[positive] >= threshold else negative
-            out.append((self.labels[chosen], float(row[chosen])))
-        return out
 
 
 def _texts_and_pairs(batch: list) -> tuple[list[str], list[str] | None]:
@@ -455,37 +431,8 @@ def saved_columns(folder: Path) -> dict[str, str]:
 
 
 def model_columns(config: dict[str, Any]) -> dict[str, str]:
-    """Kind (text, text_pair, label) -> the column name training read; models made before
-    bertft kept them still name their pair column."""
+    """Kind (text, text_pair, label) -> the column name training read (none for a model bertft
+    did not train)."""
     from bertft.data.columns import trained_columns
 
-    pair = saved_pair(config)
-    return trained_columns(config) | ({"text_pair": pair} if pair else {})
-
-
-def answers(
-    clf: Classifier,
-    probs: np.ndarray,
-    top_k: int = 1,
-    threshold: float | None = None,
-    positive_label: str | None = None,
-) -> list[dict]:
-    """The answer fields of each row of `probs` (the task's scores: its own answer rows, e.g.
-    label and score, labels, or value, and top_k when k > 1; a binary model's `threshold`
-    decision in place of the best label): the one place `predict --text`, `predict --input`
-    and their writers get a prediction row from."""
-    rows = clf.task.answers(probs, top_k)  # the rows evaluate and serve write too
-    if threshold is not None:
-        decided = clf.decide(probs, threshold, positive_label)
-        for row, (label, score) in zip(rows, decided, strict=True):
-            row |= {"label": label, "score": round(score, 6)}
-    return rows
-
-
-def top_k_of(probs: np.ndarray, labels: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
-    """The k best (label, probability) pairs of each row of `probs`, best first."""
-    k = min(k, len(labels))
-    best = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
-    return [
-        [(labels[j], float(row[j])) for j in cols] for row, cols in zip(probs, best, strict=True)
-    ]
+    return trained_columns(config)

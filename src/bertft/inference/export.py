@@ -8,8 +8,6 @@ limits is refused, and nothing is left where the export would have gone, unless 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -19,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bertft.errors import BertftError
-from bertft.files import write_json
+from bertft.files import replacing_folder, write_json
 from bertft.settings import ExportSettings
 from bertft.tasks import greater_is_better
 
@@ -59,10 +57,8 @@ def export(settings: ExportSettings) -> dict[str, Any]:
     # Bad data is refused before the slow part.
     texts, pairs, labels = _parity_texts(settings, reference)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; an export is meant to be shared
-    try:
+    # A refused export leaves nothing, and any earlier export where it was.
+    with replacing_folder(out) as work:
         with _quiet():
             files = _write_onnx(model_dir, work, settings)
         reference_logits = reference.predict_logits(texts, pairs)
@@ -94,10 +90,6 @@ def export(settings: ExportSettings) -> dict[str, Any]:
                 + "; ".join(problems)
                 + ". Nothing was written; pass --force to keep it anyway"
             )
-        _replace_dir(work, out)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
     report["output_dir"] = str(out)
     return report
 
@@ -323,18 +315,6 @@ def _problems(
             f"limit --max_accuracy_drop {s.max_accuracy_drop:g})"
         ]
     return []
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Put the finished export at `out`, replacing an earlier one only now that it passed."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.replace(old)
-        new.replace(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.replace(out)
 
 
 def format_export_report(report: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ same command after a crash, SIGKILL or SIGTERM truncates the output to the last 
 on from the next row, so every row is written exactly once and in order. A different command
 (other model, input or settings) is refused rather than mixed into the same output. SIGTERM and
 SIGINT stop after the current chunk is committed (exit 143 / 130).
+
+`--text` goes the same way: its texts are the one chunk of a file with a text column.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +27,15 @@ from bertft.data.columns import Columns, Model, resolve
 from bertft.data.formats import Chunk, columns_of, read_chunks
 from bertft.data.streaming import AppendWriter, ParquetPartsWriter, json_default, output_format
 from bertft.errors import EXIT_CODES, BertftError, Interrupted
-from bertft.files import write_text
+from bertft.files import replacing, write_text
+from bertft.same_run import changed_settings
+from bertft.settings import PredictSettings
+from bertft.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
-# what `classifier.answers` may add to a row, whatever the task
+# what `Classifier.answers` may add to a row, whatever the task
 ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
-
-
-@dataclass
-class FileJob:
-    """What to read, what to keep and where to write."""
-
-    input: str
-    output: str | None = None  # None: JSON Lines on stdout (not resumable)
-    text_column: str | None = None
-    text_pair_column: str | None = None  # default: the one the model was trained with
-    keep_columns: str = "all"  # "all", "none" or a comma-separated list
-    chunk_size: int = 2048
-    top_k: int = 1
-    threshold: float | None = None
-    positive_label: str | None = None
-    overwrite: bool = False
 
 
 class Stopped(Interrupted):
@@ -67,10 +54,8 @@ class Stopped(Interrupted):
         self.exit_code = EXIT_CODES.get(signum, 128 + signum)
 
 
-def check_job(job: FileJob) -> None:
-    """Refuse bad settings before any model loads."""
-    if job.chunk_size < 1:
-        raise BertftError(f"--chunk_size must be at least 1, got {job.chunk_size}")
+def check_file(job: PredictSettings) -> None:
+    """Refuse a bad --input or --output before any model loads."""
     if job.output:
         output_format(Path(job.output))
     columns_of(Path(job.input))  # the file exists, has a known format and a header
@@ -85,7 +70,35 @@ def existing_output(output: Path) -> BertftError:
     )
 
 
-def predict_file(clf, job: FileJob) -> dict[str, Any]:
+def predict_texts(clf, job: PredictSettings) -> dict[str, Any]:
+    """`--text` (and `--text_pair`): the texts as the one chunk of a file with columns text
+    (and text_pair), answered and written as a file's rows are; the output (nothing to resume)
+    written whole."""
+    pair_column = "text_pair" if job.text_pair else None
+    pairs = job.text_pair or [None] * len(job.text)
+    records = [
+        {"text": t, **({pair_column: p} if pair_column else {})}
+        for t, p in zip(job.text, pairs, strict=True)
+    ]
+    chunk = Chunk(records, [f"--text {i}" for i in range(1, len(records) + 1)], 0, 1.0)
+    kept = ["text", *([pair_column] if pair_column else [])]
+    rows, empty = _predict_chunk(clf, chunk, job, ("text", pair_column), kept, Path("--text"))
+    columns = kept + _answer_fields(clf, job.top_k)
+    if job.output:
+        path = Path(job.output)
+        with replacing(path) as tmp:
+            writer = AppendWriter(tmp, output_format(path), None)
+            try:
+                writer.write(rows, columns)
+            finally:
+                writer.close()
+    else:
+        _StdoutWriter().write(rows, columns)
+    _say_empty(empty, "the texts")
+    return {"rows": len(rows), "empty": empty, "resumed_from": 0}
+
+
+def predict_file(clf, job: PredictSettings) -> dict[str, Any]:
     """Label every row of `job.input` with `clf` (a `classifier.Classifier`) into `job.output`.
     Returns a summary: rows, empty texts, seconds, whether it resumed."""
     source = Path(job.input)
@@ -108,7 +121,7 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     beyond: dict[str, int] = {}
     progress = _Progress(done["rows"])
     empty = 0
-    with _stop_flag() as stop:
+    with stop_on_signals("stopping after this chunk", "stopping after this chunk") as stop:
         try:
             for chunk in read_chunks(source, job.chunk_size, skip=done["rows"]):
                 rows, blank = _predict_chunk(
@@ -135,12 +148,7 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     if marker:
         marker.remove()
     progress.close()
-    if empty:
-        log.warning(
-            "bertft: %s empty text(s) in %s got no label (label and score left empty)",
-            f"{empty:,}",
-            source,
-        )
+    _say_empty(empty, source)
     if beyond:
         log.warning(
             "bertft: %s record(s) of %s had fields not in its first record (%s), not written "
@@ -153,6 +161,15 @@ def predict_file(clf, job: FileJob) -> dict[str, Any]:
     return {"rows": done["rows"], "empty": empty, "resumed_from": progress.first}
 
 
+def _say_empty(empty: int, source) -> None:
+    if empty:
+        log.warning(
+            "bertft: %s empty text(s) in %s got no label (label and score left empty)",
+            f"{empty:,}",
+            source,
+        )
+
+
 def _count_beyond(rows: list[dict[str, Any]], columns: list[str], beyond: dict[str, int]) -> None:
     known = set(columns)
     for row in rows:
@@ -163,24 +180,25 @@ def _count_beyond(rows: list[dict[str, Any]], columns: list[str], beyond: dict[s
 def _predict_chunk(
     clf,
     chunk,
-    job: FileJob,
+    job: PredictSettings,
     text_columns: tuple[str, str | None],
     kept: list[str] | None,
     source: Path,
 ):
     """The output rows of one chunk (kept columns, or all of each record's with `kept` None,
     then the answer), and its number of empty texts (or pairs missing a text)."""
-    from bertft.inference.classifier import answers
-
     texts, pairs = chunk_texts(chunk, Columns(*text_columns), str(source))
     filled = [i for i, t in enumerate(texts) if t.strip() and (pairs is None or pairs[i].strip())]
-    # predict_scores sorts the chunk's texts by length and returns answers in input order.
-    probs = clf.predict_scores(
-        [texts[i] for i in filled], None if pairs is None else [pairs[i] for i in filled]
+    # The classifier sorts the chunk's texts by length and returns answers in input order.
+    found = clf.answers(
+        [texts[i] for i in filled],
+        None if pairs is None else [pairs[i] for i in filled],
+        job.top_k,
+        job.threshold,
+        job.positive_label,
     )
     empty_row = dict.fromkeys(_answer_fields(clf, job.top_k))
     fields: list[dict[str, Any]] = [dict(empty_row) for _ in texts]
-    found = answers(clf, probs, job.top_k, job.threshold, job.positive_label)
     for i, answer in zip(filled, found, strict=True):
         fields[i] = answer
     rows = [
@@ -203,7 +221,7 @@ def chunk_texts(chunk: Chunk, columns: Columns, origin: str) -> tuple[list[str],
 # --- columns ----------------------------------------------------------------------------------
 
 
-def _columns(source: Path, job: FileJob, clf) -> tuple[Columns, list[str]]:
+def _columns(source: Path, job: PredictSettings, clf) -> tuple[Columns, list[str]]:
     """The text (and, for a pair model, second-text) columns, found as training and evaluate
     find them (`data.columns.resolve`: the named ones, the model's own, the usual names), and
     the user's columns to carry into the output."""
@@ -246,7 +264,7 @@ def _renamed(column: str) -> str:
 # --- output and resuming ---------------------------------------------------------------------
 
 
-def _writer(job: FileJob, done: dict[str, Any]):
+def _writer(job: PredictSettings, done: dict[str, Any]):
     if not job.output:
         return _StdoutWriter()
     path = Path(job.output)
@@ -275,10 +293,22 @@ class _StdoutWriter:
         pass
 
 
-def _identity(clf, job: FileJob, text_column: str) -> dict[str, Any]:
+def _identity(clf, job: PredictSettings, text_column: str) -> dict[str, Any]:
     """What must be the same for a rerun to continue an output rather than start another."""
     settings = asdict(job)
-    for key in ("output", "chunk_size", "overwrite"):  # no bearing on the rows written
+    # No bearing on the rows written (texts: --input's alone). chunk_pooling does bear on them
+    # but was never part of the identity: left as it was.
+    for key in (
+        "output",
+        "chunk_size",
+        "overwrite",
+        "text",
+        "text_pair",
+        "batch_size",
+        "threads",
+        "device",
+        "chunk_pooling",
+    ):
         settings.pop(key)
     source = Path(job.input).resolve()
     stat = source.stat()
@@ -319,13 +349,12 @@ class _Marker:
                 leftover.unlink(missing_ok=True)
         if self.path.is_file():
             saved = json.loads(self.path.read_text())
-            changed = [k for k in self.identity if saved["identity"].get(k) != self.identity[k]]
+            changed = changed_settings(saved["identity"], self.identity)
             if changed:
-                key = changed[0]
                 raise BertftError(
-                    f"{self.output} is the unfinished output of another command ({key}: "
-                    f"{saved['identity'].get(key)!r} then, {self.identity[key]!r} now); rerun "
-                    f"that command to finish it, or pass --overwrite to start over"
+                    f"{self.output} is the unfinished output of another command "
+                    f"({'; '.join(changed)}); rerun that command to finish it, or pass "
+                    f"--overwrite to start over"
                 )
             done = saved["done"]
             log.info("bertft: resuming %s after %s rows", self.output, f"{done['rows']:,}")
@@ -342,33 +371,7 @@ class _Marker:
         self.path.unlink(missing_ok=True)
 
 
-# --- signals and progress ------------------------------------------------------------------------
-
-
-class _Flag:
-    signum: int | None = None
-
-
-@contextmanager
-def _stop_flag() -> Iterator[_Flag]:
-    """SIGTERM/SIGINT set a flag the loop checks after each committed chunk."""
-    flag = _Flag()
-
-    def on_signal(signum, frame):
-        if flag.signum is None:
-            print(
-                f"\nbertft: {signal.Signals(signum).name} received; stopping after this chunk",
-                file=sys.stderr,
-                flush=True,
-            )
-        flag.signum = signum
-
-    previous = {s: signal.signal(s, on_signal) for s in EXIT_CODES}
-    try:
-        yield flag
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+# --- progress ------------------------------------------------------------------------
 
 
 class _Progress:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bertft.files import replacing
+
 DPI = 100
 # name -> (width, height) in inches; at DPI 100 the PNG is 100x these in pixels.
 SIZES = {
@@ -35,10 +37,8 @@ def _figure(name: str, columns: int = 1):
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=DPI, format="png")
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")
     return path
 
 

@@ -1,19 +1,12 @@
-"""The answer of one input, from the model's output row: the one place that decides what a
-prediction says (formats only lay these answers out).
-
-`scores` applies the requested function to the logits (the model's own by default); `answer` is
-bertft's answer object of one input; `ranked` is the label list the Hugging Face and TEI formats
-give.
-"""
+"""The scores a request asks for: the model's own (its task's), or the function it names
+(`function_to_apply` of the Hugging Face format). Ranking them into answers is the task's
+(`tasks.ranked`); formats only lay the answers out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 
-DECIMALS = 6
+from bertft.metrics import softmax
 
 
 def scores(logits: np.ndarray, function: str | None, task=None) -> np.ndarray:
@@ -25,22 +18,4 @@ def scores(logits: np.ndarray, function: str | None, task=None) -> np.ndarray:
         return logits
     if function == "sigmoid":
         return 1.0 / (1.0 + np.exp(-logits))
-    from bertft.metrics import softmax
-
     return softmax(logits)
-
-
-def ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None) -> list[dict[str, Any]]:
-    """[{"label", "score"}, ...] best first, the `top_k` best (every label when None)."""
-    order = np.argsort(-row, kind="stable")[: top_k or len(labels)]
-    return [{"label": labels[j], "score": round(float(row[j]), DECIMALS)} for j in order]
-
-
-def answer(row: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
-    """bertft's answer of one input: {"label", "score"}, plus "top_k" (the ranked list) when
-    more than one label is asked for."""
-    best = ranked(row, labels, top_k)
-    out: dict[str, Any] = dict(best[0])
-    if len(best) > 1:
-        out["top_k"] = best
-    return out

@@ -51,7 +51,7 @@ def _loader(settings: ServeSettings) -> Callable:
         )
         # One forward pass before /health says ready, so the first request does not pay for
         # lazy imports, the thread pools' start and the backend's first-call allocations.
-        clf.score_inputs([("warm up", "warm up")] if clf.pair_column else ["warm up"])
+        clf.predict_logits(["warm up"], ["warm up"] if clf.pair_column else None)
         return clf
 
     return load

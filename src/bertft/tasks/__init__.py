@@ -9,13 +9,15 @@ from __future__ import annotations
 from bertft.errors import BertftError
 from bertft.tasks.base import (
     CONFIG_KEY,
-    PAIR_KEY,
     Figure,
     Recipe,
     Task,
     TaskSettings,
+    best_answer,
     check_metric,
     greater_is_better,
+    label_scores,
+    ranked,
 )
 from bertft.tasks.multi_label import MultiLabel
 from bertft.tasks.regression import Regression, _number
@@ -26,7 +28,6 @@ TASK_CHOICES = ("auto", *TASKS)
 
 __all__ = [
     "CONFIG_KEY",
-    "PAIR_KEY",
     "TASKS",
     "TASK_CHOICES",
     "Figure",
@@ -36,9 +37,12 @@ __all__ = [
     "SingleLabel",
     "Task",
     "TaskSettings",
+    "best_answer",
     "check_metric",
     "choose_task",
     "greater_is_better",
+    "label_scores",
+    "ranked",
     "task_from_config",
     "task_of",
 ]

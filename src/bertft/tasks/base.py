@@ -18,7 +18,6 @@ import numpy as np
 from bertft.errors import BertftError
 
 CONFIG_KEY = "bertft_task"  # the task's saved state in config.json (thresholds, separator, ...)
-PAIR_KEY = "bertft_text_pair_column"  # config.json: the pair column a model was trained with
 
 
 @dataclass(frozen=True)
@@ -148,6 +147,34 @@ def label_error(examples, index: int, message: str) -> BertftError:
     """'file, row 7 (line 8), column 'label': message' for the label of example `index`."""
     column = examples.label_column or "label"
     return BertftError(f"{examples.origin}, {examples.rows[index]}, column '{column}': {message}")
+
+
+DECIMALS = 6  # of every score an answer row writes (the pipeline()-shaped call gives them whole)
+
+
+def ranked(
+    scores: np.ndarray, names: Sequence[str], k: int | None = None
+) -> list[list[tuple[str, float]]]:
+    """The one ranking of answers (the Classifier's, predict's, evaluate's and the server's):
+    for each row of `scores`, its `k` best (name, score) pairs, best first (every name when `k`
+    is None or beyond them); equal scores keep the names' order."""
+    k = len(names) if k is None else min(k, len(names))
+    best = np.argsort(-np.asarray(scores), axis=-1, kind="stable")[:, :k]
+    return [
+        [(names[j], float(row[j])) for j in cols] for row, cols in zip(scores, best, strict=True)
+    ]
+
+
+def label_scores(best: Sequence[tuple[str, float]]) -> list[dict[str, Any]]:
+    """Ranked (name, score) pairs as answer rows write them: [{"label", "score"}, ...]."""
+    return [{"label": name, "score": round(score, DECIMALS)} for name, score in best]
+
+
+def best_answer(best: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """One answer from its ranked labels: {"label", "score"} of the best, plus "top_k" (the
+    ranked list) when more than one label was asked for."""
+    rows = label_scores(best)
+    return {**rows[0], "top_k": rows} if len(rows) > 1 else rows[0]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -18,7 +18,15 @@ from bertft.metrics import (
     probability_report,
     softmax,
 )
-from bertft.tasks.base import Figure, Recipe, TaskSettings, label_error, label_head
+from bertft.tasks.base import (
+    Figure,
+    Recipe,
+    TaskSettings,
+    best_answer,
+    label_error,
+    label_head,
+    ranked,
+)
 from bertft.tasks.base import share_of_items as _share
 
 UNLEARNT_HINT = (
@@ -185,20 +193,7 @@ class SingleLabel:
 
     def answers(self, scores: np.ndarray, top_k: int = 1) -> list[dict[str, Any]]:
         """{"label", "score"} per row, plus "top_k" (best first) when asked for more than one."""
-        k = min(top_k, len(self.names))
-        best = np.argsort(-scores, axis=-1, kind="stable")[:, :k]
-        rows = []
-        for row, cols in zip(scores, best, strict=True):
-            answer: dict[str, Any] = {
-                "label": self.names[cols[0]],
-                "score": round(float(row[cols[0]]), 6),
-            }
-            if k > 1:
-                answer["top_k"] = [
-                    {"label": self.names[j], "score": round(float(row[j]), 6)} for j in cols
-                ]
-            rows.append(answer)
-        return rows
+        return [best_answer(best) for best in ranked(scores, self.names, top_k)]
 
     # --- metrics ------------------------------------------------------------------------------
 

@@ -20,7 +20,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from bertft.errors import EXIT_CODES, BertftError
+from bertft.errors import BertftError
+from bertft.files import write_json
+from bertft.same_run import changed_settings
+from bertft.signals import StopRequest, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -106,40 +109,19 @@ def prepare_run(
         for path in {out, checkpoints}:
             shutil.rmtree(path, ignore_errors=True)
     checkpoints.mkdir(parents=True, exist_ok=True)
-    (checkpoints / RUN_FILE).write_text(json.dumps(run, indent=2))
+    write_json(checkpoints / RUN_FILE, run)
     return None
-
-
-# Keys of run.json that older checkpoints lack: those still resume, unchecked on these.
-RECORDED_LATER = ("schedule",)
-
-
-def _difference(key: str, then: Any, now: Any) -> str:
-    """One difference, setting by setting where both are dicts (the schedule's settings by
-    their own names, others' under their key: training_arguments.optim)."""
-    if isinstance(then, dict) and isinstance(now, dict):
-        prefix = "" if key == "schedule" else f"{key}."
-        names = [n for n in {**then, **now} if then.get(n) != now.get(n)]
-        return "; ".join(f"{prefix}{n}: {then.get(n)!r} then, {now.get(n)!r} now" for n in names)
-    return f"{key}: {then!r} then, {now!r} now"
 
 
 def check_same_run(checkpoints: Path, run: dict[str, Any]) -> None:
     path = checkpoints / RUN_FILE
     if not path.exists():
         return
-    before = json.loads(path.read_text())
-    # Both ways: a key only one side has (class weights then, none now) is a difference too,
-    # except what runs made before bertft recorded it cannot have said.
-    differ = [
-        k
-        for k in {**before, **run}
-        if before.get(k) != run.get(k) and not (k in RECORDED_LATER and k not in before)
-    ]
-    if differ:
-        detail = "; ".join(_difference(k, before.get(k), run.get(k)) for k in differ)
+    # The schedule's settings by their own names (learning_rate), others' under their key.
+    changed = changed_settings(json.loads(path.read_text()), run, by_own_name=("schedule",))
+    if changed:
         raise BertftError(
-            f"{checkpoints}: its checkpoints come from a different run ({detail}); "
+            f"{checkpoints}: its checkpoints come from a different run ({'; '.join(changed)}); "
             f"pass --resume never --overwrite_output_dir to start over"
         )
 
@@ -154,27 +136,20 @@ class SaveGuard(TrainerCallback):
     def __init__(self, save_steps: int | None = None, save_every_minutes: float | None = None):
         self.save_steps = save_steps
         self.save_seconds = save_every_minutes * 60 if save_every_minutes else None
-        self.signum: int | None = None
+        self.stop = StopRequest()  # replaced by the one `installed` listens with
         self.last_save = time.monotonic()
 
     @contextmanager
     def installed(self):
-        previous = {s: signal.signal(s, self._on_signal) for s in EXIT_CODES}
-        try:
+        with stop_on_signals(
+            "saving a checkpoint after this step, then stopping",
+            "still saving the checkpoint; please wait",
+        ) as self.stop:
             yield self
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
-    def _on_signal(self, signum, frame) -> None:
-        if self.signum is None:
-            self.signum = signum
-            log.warning(
-                "\nbertft: %s received; saving a checkpoint after this step, then stopping",
-                signal.Signals(signum).name,
-            )
-        else:  # a second signal must not cut the save short
-            log.warning("bertft: still saving the checkpoint; please wait")
+    @property
+    def signum(self) -> int | None:
+        return self.stop.signum
 
     def _stop_requested(self, device) -> bool:
         flag = self.signum is not None
@@ -186,8 +161,8 @@ class SaveGuard(TrainerCallback):
             t = torch.tensor([1.0 if flag else 0.0], device=device)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             flag = bool(t.item())
-            if flag and self.signum is None:
-                self.signum = signal.SIGTERM
+            if flag and self.signum is None:  # another rank's signal
+                self.stop.signum = signal.SIGTERM
         return flag
 
     def on_step_end(self, args, state, control, **kwargs):

@@ -23,7 +23,7 @@ from bertft.data.examples import Examples, columns_record
 from bertft.data.features import cut_stats, tokenize_cached
 from bertft.data.load import LabeledSplits, load_splits
 from bertft.errors import BertftError, Interrupted
-from bertft.files import write_json
+from bertft.files import write_json, write_text
 from bertft.hardware import describe, mps_available, resolve_precision
 from bertft.model import (
     add_mean_pooling_layer,
@@ -623,32 +623,18 @@ def _run_identity(
         "train_samples": len(train),
         "labels": list(task.names),
         "seed": cfg.seed,
-        # Only when set, so that checkpoints made before these options existed still resume.
         # The weights themselves, not the option: a weights file edited between the
         # interruption and the resume changes the loss.
-        **({"class_weights": class_weights} if class_weights else {}),
-        **({"layerwise_lr_decay": cfg.layerwise_lr_decay} if cfg.layerwise_lr_decay != 1.0 else {}),
-        # The same goes for the task and pair column, the TrainingArguments passed through,
-        # and hub configs and splits.
-        **({"task": task.name} if task.name != "single_label" else {}),
-        **({"text_pair_column": train.pair_column} if train.pair_column else {}),
-        **({"training_arguments": cfg.training_arguments} if cfg.training_arguments else {}),
+        "class_weights": class_weights,
+        "layerwise_lr_decay": cfg.layerwise_lr_decay,
+        "task": task.name,
+        "text_pair_column": train.pair_column,
+        "training_arguments": cfg.training_arguments,
         **{
             k: getattr(cfg.data, k)
-            for k in ("data_config", "validation_split_name", "test_split_name")
-            if getattr(cfg.data, k)
+            for k in ("data_config", "train_split_name", "validation_split_name", "test_split_name")
         },
-        **(
-            {"train_split_name": cfg.data.train_split_name}
-            if cfg.data.train_split_name != "train"
-            else {}
-        ),
-        # Likewise only beyond the plain cut at the default window, which earlier runs used.
-        **(
-            {"encoder": encoder.to_dict()}
-            if encoder.spec.strategy != "truncate" or cfg.train_max_length != 128
-            else {}
-        ),
+        "encoder": encoder.to_dict(),
     }
 
 
@@ -691,7 +677,7 @@ def _save_outputs(
     from bertft.reporting.model_card import write_model_card
     from bertft.reporting.report import write_training_report
 
-    (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text(out / "train_config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     write_model_card(out, cfg, metrics, splits.task)
     validation = splits.validation
     write_training_report(out, cfg, metrics, splits.task, validation, scores)

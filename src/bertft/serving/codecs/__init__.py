@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from bertft.serving import answers
 from bertft.serving.codecs import bertft_json, hf, lines, tei
 from bertft.serving.codecs.base import Context, Decoded, Item, Options, RequestError
+from bertft.tasks import best_answer, label_scores, ranked
 
 JSON, JSONLINES, CSV, PLAIN = "application/json", "application/jsonlines", "text/csv", "text/plain"
 # Other names clients use for the same types.
@@ -111,10 +111,12 @@ def encode(
         if task is not None and task.answer_key != "label":
             return lines.encode_task_csv(task.answers(scores, top_k or 1))
         return lines.encode_csv(scores, labels, top_k)
-    one = answers.ranked if decoded.ranked else answers.answer
-    per_input = [one(row, labels, top_k) for row in scores]
-    if task is not None and not decoded.ranked and task.answer_key != "label":
+    if decoded.ranked:  # the Hugging Face and TEI formats: a ranked label list per input
+        per_input = [label_scores(best) for best in ranked(scores, labels, top_k)]
+    elif task is not None and task.answer_key != "label":
         per_input = task.answers(scores, top_k or 1)
+    else:  # scores of the asked function, ranked as the task ranks its own
+        per_input = [best_answer(best) for best in ranked(scores, labels, top_k)]
     if accept == JSONLINES:
         return lines.encode_jsonlines(per_input)
     return json.dumps(decoded.layout(per_input)).encode()

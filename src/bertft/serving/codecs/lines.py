@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from bertft.serving.answers import ranked
 from bertft.serving.codecs.base import (
     Context,
     Decoded,
@@ -26,6 +25,7 @@ from bertft.serving.codecs.base import (
     check_items,
     item_of,
 )
+from bertft.tasks import label_scores, ranked
 
 
 def text_of(body: bytes) -> str:
@@ -89,7 +89,10 @@ def encode_jsonlines(answers: list[Any]) -> bytes:
 
 def encode_csv(rows: np.ndarray, labels: list[str], top_k: int | None) -> bytes:
     """label,score per input (label,score,label,score,... for several labels)."""
-    return _csv([v for best in ranked(row, labels, top_k) for v in best.values()] for row in rows)
+    return _csv(
+        [v for answer in label_scores(best) for v in answer.values()]
+        for best in ranked(rows, labels, top_k)
+    )
 
 
 def encode_task_csv(answers: list[dict[str, Any]]) -> bytes:
