@@ -121,6 +121,75 @@ COMMANDS = {
 }
 
 
+# `bertft train --help` in groups, the flags everyone needs first; every train setting is in
+# exactly one (tests/test_cli_doc.py checks).
+TRAIN_GROUPS = {
+    "data": (
+        "data",
+        "text_column",
+        "label_column",
+        "validation_data",
+        "test_data",
+        "validation_split",
+        "max_train_samples",
+        "max_eval_samples",
+        "text_pair_column",
+        "strict",
+        "data_config",
+        "train_split_name",
+        "validation_split_name",
+        "test_split_name",
+        "arrow_from_mb",
+    ),
+    "model and task": (
+        "model_id",
+        "task",
+        "label_separator",
+        "standardize_targets",
+        "class_weights",
+        "reinit_pooler",
+        "freeze_embeddings",
+    ),
+    "training": (
+        "epochs",
+        "learning_rate",
+        "per_device_train_batch_size",
+        "per_device_eval_batch_size",
+        "max_steps",
+        "seed",
+        "precision",
+        "weight_decay",
+        "warmup_ratio",
+        "gradient_accumulation_steps",
+        "max_grad_norm",
+        "layerwise_lr_decay",
+        "metric_for_best_model",
+        "early_stopping_patience",
+        "logging_steps",
+    ),
+    "long texts": (
+        "train_max_length",
+        "long_texts",
+        "stride",
+        "head_fraction",
+        "max_windows_per_text",
+        "chunk_pooling",
+    ),
+    "output and checkpoints": (
+        "output_dir",
+        "overwrite_output_dir",
+        "resume",
+        "save_total_limit",
+        "save_steps",
+        "save_every_minutes",
+        "checkpoint_dir",
+        "report_to",
+        "push_to_hub",
+        "repository_id",
+    ),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     """Wiring only: every command's flags are generated from its settings dataclass."""
     parser = argparse.ArgumentParser(
@@ -153,21 +222,24 @@ def _parser() -> argparse.ArgumentParser:
         "--label_smoothing_factor 0.1 --gradient_checkpointing --optim adamw_torch "
         "--torch_compile. --help_training_arguments lists them.",
     )
-    train.add_argument(
+    for title, names in TRAIN_GROUPS.items():
+        group = train.add_argument_group(title)
+        add_settings_args(group, DataConfig, names)
+        add_settings_args(group, TrainConfig, names)
+    launching = train.add_argument_group("config file and launching")
+    launching.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings above")
+    launching.add_argument(
         "--help_training_arguments",
         action="store_true",
         help="list the TrainingArguments settings that pass through, and exit",
     )
-    train.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings below")
-    train.add_argument(
+    launching.add_argument(
         "--nproc",
         type=int,
         metavar="N",
         help="train with N data-parallel processes on this machine (launches torchrun for you; "
         "one per GPU, or N on CPU). Several machines: run torchrun yourself, docs/distributed.md",
     )
-    add_settings_args(train, TrainConfig)
-    add_settings_args(train, DataConfig)
     for switch in PRECISION_SWITCHES:  # listed under --precision
         train.add_argument(
             f"--{switch}",

@@ -84,7 +84,9 @@ class DataConfig:
         None, "split string labels on this (e.g. '|') into several labels: multi-label CSV/TSV"
     )
     standardize_targets: bool = opt(
-        True, "regression: train on targets scaled to mean 0, std 1 (answers in the original units)"
+        True,
+        "regression: train on targets scaled to mean 0, std 1 (answers in the original units)",
+        off="regression: train on the targets as they are, not scaled to mean 0, std 1",
     )
     validation_split: float = opt(
         0.2,
@@ -190,7 +192,7 @@ class TrainConfig:
         "auto",
         "texts longer than the window: truncate (read the start), head_tail (the start and the "
         "end), chunk (every part, in overlapping windows, pooled per text); auto: chunk when "
-        "over 5%% of the training texts are longer, else truncate",
+        "over 5% of the training texts are longer, else truncate",
         choices=("auto", "truncate", "head_tail", "chunk"),
     )
     stride: int | None = opt(

@@ -27,7 +27,8 @@ from bertft.errors import BertftError
 
 def opt(default: Any, help: str, **extra: Any) -> Any:
     """A dataclass field with a default and the help text its flag shows. `extra`: `choices`,
-    `aliases` (tuple of other names), `env` (environment variable giving the default)."""
+    `aliases` (tuple of other names), `env` (environment variable giving the default), `off`
+    (a switch on by default: what its `--no_NAME`, the form --help shows, does)."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -96,11 +97,22 @@ def _help_text(f: dataclasses.Field) -> str:
     return text.replace("%", "%%")
 
 
-def add_settings_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
+def _off_help(f: dataclasses.Field) -> str:
+    text = f.metadata.get("off") or "turn off: " + f.metadata.get("help", "")
+    return text.replace("%", "%%")
+
+
+def add_settings_args(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    only: tuple[str, ...] | None = None,
+) -> None:
     """One `--name` flag per field of the dataclass `cls` (nested dataclass fields skipped: they
-    get their own call), aliases as extra option strings of the same flag."""
+    get their own call), aliases as extra option strings of the same flag. `only`: these
+    fields, in this order (a --help group)."""
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for f in fields.values() if only is None else [fields[n] for n in only if n in fields]:
         if dataclasses.is_dataclass(f.default_factory) or f.metadata.get("flag") is False:
             continue
         names = [f"--{f.name}", *(f"--{a}" for a in f.metadata.get("aliases", ()))]
@@ -118,14 +130,13 @@ def add_settings_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
                 metavar="BOOL",
                 **{**common, "help": argparse.SUPPRESS if on_by_default else common["help"]},
             )
+            # --help shows --no_NAME for a switch that is on: its text says what turning it off does
             parser.add_argument(
                 f"--no_{f.name}",
                 action="store_false",
                 dest=f.name,
                 default=argparse.SUPPRESS,
-                help=common["help"].replace(" (default: True)", "")
-                if on_by_default
-                else argparse.SUPPRESS,
+                help=_off_help(f) if on_by_default else argparse.SUPPRESS,
             )
         elif typing.get_origin(kind) is list:
             item = typing.get_args(kind)[0]
@@ -143,6 +154,16 @@ def add_settings_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
                 required=required_flag,
                 **common,
             )
+
+
+def flag_fields(*classes: type) -> set[str]:
+    """The names of the fields of `classes` that are flags."""
+    return {
+        f.name
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if not dataclasses.is_dataclass(f.default_factory) and f.metadata.get("flag") is not False
+    }
 
 
 def _is_required(f: dataclasses.Field) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bertft.bundled_models import BUNDLED_MODELS, bundled_model_path
 from bertft.errors import BertftError
+from bertft.progress import library_bars_off
 from bertft.tasks import CONFIG_KEY, Task
 
 
@@ -120,20 +121,19 @@ def load_classifier(model_id: str, task: Task):
     # that is the point of fine-tuning, not news to the user.
     previous = logging.get_verbosity()
     logging.set_verbosity_error()
-    logging.disable_progress_bar()  # a "Loading weights" bar for a 90 MB file is noise
     try:
-        model = _from_pretrained(
-            AutoModelForSequenceClassification,
-            model_id,
-            path,
-            **task.model_settings(),
-            ignore_mismatched_sizes=True,  # a model fine-tuned before on other labels
-        )
+        with library_bars_off():  # a "Loading weights" bar for a 90 MB file is noise
+            model = _from_pretrained(
+                AutoModelForSequenceClassification,
+                model_id,
+                path,
+                **task.model_settings(),
+                ignore_mismatched_sizes=True,  # a model fine-tuned before on other labels
+            )
         model.config.update({CONFIG_KEY: task.to_config()})
         return model
     finally:
         logging.set_verbosity(previous)
-        logging.enable_progress_bar()
 
 
 def _pooler(model):

@@ -146,7 +146,11 @@ class ExportSettings:
     output_dir: str | None = opt(None, "where the export goes (default: MODEL/onnx)")
     format: str = opt("onnx", "export format", choices=("onnx",))
     quantize: str | None = opt(None, "also write model.int8.onnx", choices=("int8",))
-    optimize: bool = opt(True, "ORT graph fusion (attention, GELU, layer norm)")
+    optimize: bool = opt(
+        True,
+        "fuse the ONNX graph with ONNX Runtime (attention, GELU, layer norm)",
+        off="skip ONNX Runtime's graph fusion: export the graph as torch.onnx writes it",
+    )
     eval_data: str | None = opt(
         None,
         "labelled texts for the accuracy check (bundled name, file or saved dataset); "

@@ -18,6 +18,7 @@ import numpy as np
 
 from bertft.errors import BertftError
 from bertft.files import replacing_folder, write_json
+from bertft.progress import library_bars_off
 from bertft.settings import ExportSettings
 from bertft.tasks import greater_is_better
 
@@ -98,21 +99,17 @@ def export(settings: ExportSettings) -> dict[str, Any]:
 def _quiet():
     """Silence the exporter's tracer warnings, ORT's "consider pre-processing" advice and
     weight-loading bars: they are about internals the user cannot act on."""
-    import logging as std_logging
-
-    from transformers.utils import logging
-
-    root = std_logging.getLogger()
+    root = logging.getLogger()
     level = root.level
-    root.setLevel(std_logging.ERROR)
-    logging.disable_progress_bar()
+    root.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        # put back as they were: turning the bars on where HF_HUB_DISABLE_PROGRESS_BARS keeps
+        # them off (the CLI sets it) printed a UserWarning
+        with library_bars_off(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         root.setLevel(level)
-        logging.enable_progress_bar()
 
 
 def _parity_texts(settings: ExportSettings, reference) -> tuple[list, list | None, list | None]:

@@ -129,7 +129,9 @@ def prediction_operation(max_chars: int, max_texts: int, pairs: bool = False) ->
     """The OpenAPI operation fields of a prediction route: its request body and its answers."""
     schemas = _schemas(max_chars, max_texts, pairs)
     error = {"application/json": {"schema": ERROR}}
-    lines = {"type": "string", "description": "one input a line"}
+    # A body with no text in it (empty, or blank lines only) is refused with 422: the document
+    # says so by asking for one character other than white space.
+    lines = {"type": "string", "pattern": NON_BLANK, "description": "one input a line"}
     return {
         "requestBody": {
             "required": True,
@@ -142,7 +144,10 @@ def prediction_operation(max_chars: int, max_texts: int, pairs: bool = False) ->
                 CSV: {
                     "schema": {
                         "type": "string",
-                        "description": "one text (or pair) a row",
+                        "pattern": NON_BLANK,
+                        "description": "one text (or pair) a row, RFC 4180 quoting, no header; "
+                        "blank rows are skipped, a row with more columns than the model reads "
+                        "is refused (400)",
                         "example": "Who wrote Hamlet?\n",
                     }
                 },

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from bertft.serving import answers, codecs
 from bertft.serving.batching import Overloaded
@@ -153,6 +153,26 @@ def router(settings) -> APIRouter:
         )
     r.add_api_route("/livez", livez, methods=["GET"], summary="Alive?")
     r.add_api_route("/info", info, methods=["GET"], summary="Model and limits")
-    r.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
-    r.add_api_route("/", page, methods=["GET"], include_in_schema=False)
+    r.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    # The page is a route like the others: documented, so that GET / is a declared method.
+    r.add_api_route(
+        "/",
+        page,
+        methods=["GET"],
+        summary="A page to try texts in a browser",
+        response_class=HTMLResponse,
+        responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+    )
     return r

@@ -32,6 +32,7 @@ from bertft.model import (
     pooler_untrained,
     reinit_pooler,
 )
+from bertft.progress import library_bars_off
 from bertft.reporting.hub import check_repository_id, push_folder
 from bertft.tasks import CONFIG_KEY, Task, check_metric, greater_is_better
 from bertft.training import recipes
@@ -39,6 +40,7 @@ from bertft.training.checkpoint import SaveGuard, StepSeeder, prepare_run
 from bertft.training.distributed import local_main_first, main_decides, rank
 from bertft.training.layer_decay import layerwise_groups
 from bertft.training.pair_loss import PairLoss
+from bertft.training.progress import TrainingProgress
 from bertft.training.trackers import check_tracker, point_tensorboard_at
 from bertft.windows import per_text
 
@@ -68,7 +70,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     SIGTERM/SIGINT make it save a checkpoint after the current step and raise `Interrupted`."""
     guard = SaveGuard(cfg.save_steps, cfg.save_every_minutes)
-    with guard.installed():  # from the start: a signal during setup also exits cleanly
+    # from the start: a signal during setup also exits cleanly; the libraries' bars say nothing
+    # a user acts on (bertft.training.progress draws the one bar of the run)
+    with guard.installed(), library_bars_off():
         return _train(cfg, guard)
 
 
@@ -366,6 +370,7 @@ def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveG
     Trainer's compute_metrics and compute_loss_func."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     callbacks = [guard, StepSeeder(cfg.seed)]
     if cfg.early_stopping_patience:
@@ -373,7 +378,7 @@ def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveG
     pair_loss = hooks.pop("pair_loss", None)
     # The few-shot head learns faster than the layers under it (with the pair loss: few-shot).
     head_scale = recipes.FEW_SHOT.head_learning_rate_scale if pair_loss else 1.0
-    return _trainer_class(cfg.layerwise_lr_decay, pair_loss, head_scale)(
+    trainer = _trainer_class(cfg.layerwise_lr_decay, pair_loss, head_scale)(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -387,6 +392,11 @@ def _make_trainer(cfg, args, model, tokenizer, train_set, eval_set, guard: SaveG
         callbacks=callbacks,
         **hooks,
     )
+    # One bar and readable lines in place of the Trainer's dicts and nested bars.
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(TrainingProgress())
+    return trainer
 
 
 def _trainer_class(
