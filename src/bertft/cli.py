@@ -151,6 +151,7 @@ TRAIN_GROUPS = {
         "freeze_embeddings",
     ),
     "training": (
+        "recipe",
         "epochs",
         "learning_rate",
         "per_device_train_batch_size",
