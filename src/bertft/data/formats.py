@@ -36,6 +36,7 @@ csv.field_size_limit(1 << 28)  # the csv module's default (128 KiB) refuses long
 
 # How a format names its rows (`row_name`)
 BY_ROW_AND_LINE, BY_LINE, BY_ROW = "row and line", "line", "row"
+BY_TEXT_FLAG = "text flag"  # predict --text: "--text N"
 
 
 def row_name(naming: str, index: int, line: int) -> str:
@@ -44,6 +45,8 @@ def row_name(naming: str, index: int, line: int) -> str:
         return f"row {index + 1} (line {line})"
     if naming == BY_LINE:
         return f"line {line}"
+    if naming == BY_TEXT_FLAG:
+        return f"--text {index + 1}"
     return f"row {index + 1}"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bertft.data.cells import text_cell
 from bertft.data.columns import Columns, Model, resolve
-from bertft.data.formats import Chunk, columns_of, read_chunks
+from bertft.data.formats import BY_TEXT_FLAG, Chunk, columns_of, read_chunks
 from bertft.data.streaming import AppendWriter, ParquetPartsWriter, json_default, output_format
 from bertft.errors import EXIT_CODES, BertftError, Interrupted
 from bertft.files import replacing, write_text
@@ -80,7 +80,7 @@ def predict_texts(clf, job: PredictSettings) -> dict[str, Any]:
         {"text": t, **({pair_column: p} if pair_column else {})}
         for t, p in zip(job.text, pairs, strict=True)
     ]
-    chunk = Chunk(records, [f"--text {i}" for i in range(1, len(records) + 1)], 0, 1.0)
+    chunk = Chunk(records, 0, [0] * len(records), BY_TEXT_FLAG, 1.0)
     kept = ["text", *([pair_column] if pair_column else [])]
     rows, empty = _predict_chunk(clf, chunk, job, ("text", pair_column), kept, Path("--text"))
     columns = kept + _answer_fields(clf, job.top_k)

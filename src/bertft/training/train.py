@@ -223,14 +223,15 @@ def _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, d
     task = splits.task
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * args.world_size
     decay = f"; layer-wise lr decay {cfg.layerwise_lr_decay}" if cfg.layerwise_lr_decay < 1 else ""
+    validating = len(splits.validation) if splits.held_out else "the same texts"
     _say(
         f"training {cfg.model_id} on {len(splits.train)} texts, validating on "
-        f"{len(splits.validation)}; task {task.name} ({splits.task_reason}), {_outputs(task)}; "
+        f"{validating}; task {task.name} ({splits.task_reason}), {_outputs(task)}; "
         f"precision {precision}; world size {args.world_size}, global batch {batch}{decay}"
     )
     pairs = " for text pairs" if splits.train.pair_column else ""
     chosen = f" ({_and(defaulted)}: the {task.name} default{pairs})" if defaulted else ""
-    if "epochs" in defaulted and cfg.epochs > _recipe(splits).epochs:
+    if cfg.recipe == "standard" and "epochs" in defaulted and cfg.epochs > _recipe(splits).epochs:
         chosen += f"; epochs raised to make {recipes.MIN_STANDARD_STEPS} steps or more"
     pooler = ", pooler drawn afresh" if cfg.reinit_pooler else ""
     if not cfg.reinit_pooler and "reinit_pooler" in defaulted and _recipe(splits).reinit_pooler:
