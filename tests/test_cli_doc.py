@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+import pytest
+
 from bertft.cli import TRAIN_GROUPS
 from bertft.config import DataConfig, TrainConfig
 from bertft.flags import flag_fields
 from bertft.flags_doc import DOC, commands, main, render
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_flag_reference_is_up_to_date():

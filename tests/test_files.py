@@ -6,6 +6,8 @@ import pytest
 
 from bertft.files import replacing, replacing_folder, write_text
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_failed_write_leaves_the_earlier_file_and_no_temporary(tmp_path):
     path = write_text(tmp_path / "metrics.json", "earlier")

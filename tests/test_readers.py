@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import TOPICS
+from helpers import TOPICS
 
 from bertft.cli import main
 from bertft.config import DataConfig
@@ -19,6 +19,7 @@ from bertft.data.load import load_splits, read_examples
 from bertft.errors import BertftError
 from bertft.evaluate import evaluate
 from bertft.inference.predict_file import chunk_texts
+from bertft.settings import EvaluateSettings
 
 FORMATS = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
 TEXTS = [
@@ -37,6 +38,8 @@ TEXTS = [
 ]
 # Numbers held as numbers by the typed formats (JSON, Parquet) and as their text by CSV
 NUMBERS = [3.0, 2.5, 10.0, None, 0.1, 1e-07, -4.0, 12345.0, 7.25, 0.5, 100.0, 3.5]
+
+pytestmark = pytest.mark.unit
 
 
 def _frame(labels: list[str] | None = None) -> pd.DataFrame:
@@ -158,7 +161,11 @@ def test_evaluate_and_predict_give_a_text_the_same_answer(tiny_trained, tmp_path
     frame = _frame(sorted(TOPICS))
     path = _write(frame, tmp_path / f"d{suffix}")
     eval_dir = tmp_path / "eval"
-    assert evaluate(tiny_trained, str(path), text_column=column, output_dir=eval_dir, all_rows=True)
+    asked = EvaluateSettings(
+        model=str(tiny_trained), data=str(path), text_column=column, output_dir=str(eval_dir),
+        all_rows=True,
+    )  # fmt: skip
+    assert evaluate(asked)
     lines = (eval_dir / "predictions.jsonl").read_text().splitlines()
     evaluated = [json.loads(line) for line in lines]
     out = tmp_path / "pred.jsonl"

@@ -6,7 +6,11 @@ import logging
 import os
 import signal
 
+import pytest
+
 from bertft.signals import stop_on_signals
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_first_signal_is_kept_and_the_handlers_restored(caplog):
