@@ -168,7 +168,8 @@ def test_mpnet_trains_offline_from_its_parts(tmp_path):
     out = tmp_path / "run"
     args = ["train", "--model_id", "mpnet", "--data", "trec", "--output_dir", str(out),
             "--max_train_samples", "32", "--max_eval_samples", "32", "--epochs", "1",
-            "--per_device_train_batch_size", "16", "--precision", "fp32"]  # fmt: skip
+            "--per_device_train_batch_size", "16", "--precision", "fp32",
+            "--recipe", "standard"]  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "bertft", *args], env=env, capture_output=True,
                           text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

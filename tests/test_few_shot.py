@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import topic_frame
+from helpers import assert_same_result, finish, interrupt_at_step, start_run, topic_frame
 from task_data import regression_frame, write_multi_label
 
 from bertft.cli import main
@@ -233,3 +233,22 @@ def test_few_shot_refusals(tiny_model, tmp_path, capsys):
     assert main([*args, "--early_stopping_patience", "2"]) == 2
     assert "--early_stopping_patience: the few-shot recipe" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b" / "metrics.json").exists()
+
+
+@pytest.mark.trains
+@pytest.mark.subprocess
+def test_an_interrupted_few_shot_run_resumes_exactly(tiny_model, tmp_path):
+    """SIGTERM mid-run, then the same command: the weights of an uninterrupted run, bit for bit
+    (the pair loss and the mean-pooling layer included)."""
+    data = tmp_path / "topics.csv"
+    topic_frame(240).to_csv(data, index=False)  # 80 a class: few-shot by itself
+    few_shot = ("--recipe", "auto")  # after tiny_train_args' --recipe standard: this wins
+    reference = tmp_path / "reference"
+    code, err = finish(start_run(tiny_model, data, reference, *few_shot))
+    assert code == 0, err[-2000:]
+    assert json.loads((reference / "metrics.json").read_text())["recipe"]["name"] == "few_shot"
+    out = tmp_path / "interrupted"
+    interrupt_at_step(tiny_model, data, out, *few_shot, step=20)
+    code, err = finish(start_run(tiny_model, data, out, *few_shot))
+    assert code == 0 and "resuming from" in err, err[-2000:]
+    assert_same_result(out, reference)

@@ -83,7 +83,8 @@ def _pair_run(model, tmp_path, name: str, *flags: str):
     out = tmp_path / name
     args = ["train", "--model_id", str(model), "--data", str(data), "--text_pair_column",
             "sentence2", "--text_column", "sentence1", "--output_dir", str(out),
-            "--max_steps", "2", "--precision", "fp32", *flags]  # fmt: skip
+            "--max_steps", "2", "--precision", "fp32", "--recipe", "standard",
+            "--per_device_train_batch_size", "32", *flags]  # fmt: skip
     assert main(args) == 0
     return out
 
@@ -100,7 +101,7 @@ def test_text_pairs_start_from_a_new_pooler_unless_told_not_to(tiny_model, tmp_p
     assert (config["epochs"], config["reinit_pooler"]) == (recipe.epochs, True)
     assert "- reinit_pooler: True" in (drawn / "README.md").read_text()  # the model card
     assert (
-        f"{recipe.epochs:g} epochs at learning rate {recipe.learning_rate:g}, pooler drawn afresh "
+        f"2 steps at learning rate {recipe.learning_rate:g}, pooler drawn afresh "
         "(epochs, learning_rate and reinit_pooler: the single_label default for text pairs)"
     ) in said
     # Hugging Face's spelling of a false flag; the other recipe settings stay the pairs' own.

@@ -148,12 +148,12 @@ def test_class_weighted_loss_keeps_label_smoothing():
 
 
 def _recipe_run(tiny_model, data, out, *extra) -> dict:
-    """A two-step run, without --epochs and --learning_rate unless `extra` gives them: the
-    train_config.yaml it writes."""
+    """A two-step run of the standard recipe (60 texts would train few-shot), without --epochs
+    and --learning_rate unless `extra` gives them: the train_config.yaml it writes."""
     import yaml
 
     args = ["train", "--model_id", str(tiny_model), "--data", str(data), "--output_dir", str(out),
-            "--max_steps", "2", "--precision", "fp32", *extra]  # fmt: skip
+            "--max_steps", "2", "--precision", "fp32", "--recipe", "standard", *extra]  # fmt: skip
     assert main(args) == 0
     return yaml.safe_load((out / "train_config.yaml").read_text())
 
@@ -177,8 +177,9 @@ def test_each_task_trains_with_its_own_recipe_unless_told(task, tiny_model, tmp_
     assert (config["epochs"], config["learning_rate"]) == (recipe.epochs, recipe.learning_rate)
     assert config["reinit_pooler"] is recipe.reinit_pooler is False
     said = capsys.readouterr().err
-    assert f"{recipe.epochs:g} epochs at learning rate {recipe.learning_rate:g} " in said
-    assert f"(epochs, learning_rate and reinit_pooler: the {task} default)" in said
+    assert f"2 steps at learning rate {recipe.learning_rate:g} " in said  # --max_steps 2
+    defaulted = "epochs, learning_rate, reinit_pooler and per_device_train_batch_size"
+    assert f"({defaulted}: the {task} default)" in said
 
 
 @pytest.mark.trains
@@ -191,9 +192,8 @@ def test_scored_pairs_train_with_regressions_pair_recipe(tiny_model, tmp_path, c
     capsys.readouterr()
     config = _recipe_run(tiny_model, tmp_path / "scored.csv", tmp_path / "run")
     assert (config["epochs"], config["reinit_pooler"]) == (recipe.epochs, False)
-    assert "(epochs, learning_rate and reinit_pooler: the regression default for text pairs)" in (
-        capsys.readouterr().err
-    )
+    defaulted = "epochs, learning_rate, reinit_pooler and per_device_train_batch_size"
+    assert f"({defaulted}: the regression default for text pairs)" in capsys.readouterr().err
 
 
 @pytest.mark.trains

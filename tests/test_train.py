@@ -254,6 +254,7 @@ def test_yaml_config_with_flags_overriding(tiny_model, topic_csv, tmp_path):
                 "per_device_train_batch_size": 16,
                 "precision": "fp32",
                 "validation_split": 0.25,
+                "recipe": "standard",  # 60 texts a class would train few-shot, holding none out
             }
         )
     )
