@@ -149,6 +149,8 @@ TRAIN_GROUPS = {
         "class_weights",
         "reinit_pooler",
         "freeze_embeddings",
+        "calibration",
+        "interval_coverage",
     ),
     "training": (
         "recipe",
@@ -327,6 +329,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _evaluate(settings: EvaluateSettings) -> int:
+    from bertft.calibration import describe_calibration
     from bertft.evaluate import evaluate
     from bertft.tasks import task_of
     from bertft.windows import CutStats
@@ -341,6 +344,8 @@ def _evaluate(settings: EvaluateSettings) -> int:
     print(f"long texts: {CutStats.from_dict(report['long_texts']).describe()}", file=sys.stderr)
     task = task_of(settings.model, settings.backend)
     print(task.format_report(report))
+    if report.get("calibration"):
+        print(describe_calibration(report["calibration"], settings.data))
     print(
         f"\n{settings.data}: {task.headline(report)} on {report['samples']:,} texts "
         f"({report['samples_per_second']} texts/s); written to {report['output_dir']} "

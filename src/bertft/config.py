@@ -237,6 +237,17 @@ class TrainConfig:
     early_stopping_patience: int | None = opt(
         None, "stop after this many evaluations without improvement"
     )
+    calibration: str = opt(
+        "auto",
+        "auto: after training, fit the scores' temperature on the validation texts and fold it "
+        "into the head, so that a 0.9 is right about nine times in ten (multi-label: one per "
+        "label, thresholds chosen after; regression: an interval around each value); none: "
+        "leave the scores as trained",
+        choices=("auto", "none"),
+    )
+    interval_coverage: float = opt(
+        0.9, "regression: how often the interval is to hold the true value (split conformal)"
+    )
     save_total_limit: int = opt(2, "keep at most this many checkpoints (the best is kept too)")
     save_steps: int | None = opt(None, "also checkpoint every N optimizer steps")
     save_every_minutes: float | None = opt(
@@ -312,6 +323,10 @@ class TrainConfig:
             raise BertftError(
                 f"metric_for_best_model must be one of {', '.join(sorted(known))}, "
                 f"got '{self.metric_for_best_model}'"
+            )
+        if not 0 < self.interval_coverage < 1:
+            raise BertftError(
+                f"--interval_coverage must be between 0 and 1, got {self.interval_coverage}"
             )
         if not 0 < self.layerwise_lr_decay <= 1:
             raise BertftError(

@@ -35,7 +35,7 @@ from bertft.signals import stop_on_signals
 log = logging.getLogger(__name__)
 
 # what `Classifier.answers` may add to a row, whatever the task
-ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value")
+ANSWER_FIELDS = ("label", "score", "top_k", "labels", "scores", "value", "interval")
 
 
 class Stopped(Interrupted):

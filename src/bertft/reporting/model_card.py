@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from bertft.bundled_models import BUNDLED_MODELS
+from bertft.calibration import describe_calibration
 from bertft.config import TrainConfig
 from bertft.data.bundled import BUNDLED
 from bertft.files import write_text
@@ -105,6 +106,23 @@ def card_metadata(
     return meta
 
 
+def _calibration_text(validation: dict[str, Any], test: dict[str, Any] | None) -> str:
+    """What the scores' calibration is, on validation and on the test set where there is one;
+    a temperature is in the weights, so `pipeline()` gives these scores too."""
+    block = validation.get("calibration")
+    if not block:
+        return ""
+    lines = [describe_calibration(block, "validation")]
+    if test and test.get("calibration"):
+        lines.append(describe_calibration(test["calibration"], "the test set"))
+    folded = " It is folded into the output layer: every way of loading the model gives these "
+    folded += "scores, `pipeline()` included."
+    tail = folded if block.get("method") == "temperature" else ""
+    if block.get("method") == "interval":
+        tail = " The interval is in config.json (`bertft_task`); bertft's predict and serve add it."
+    return "\nCalibration: " + "; ".join(lines) + "." + tail + "\n"
+
+
 def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task: Task) -> Path:
     """A Hugging Face style model card: YAML metadata, then what the model is, how it was
     trained, how well it does and how to load it."""
@@ -151,6 +169,7 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task:
             f"({binary['best_threshold_f1']:.4f}): "
             f"`bertft predict --threshold {binary['best_threshold']:.4f}`.\n"
         )
+    calibrated = _calibration_text(validation, metrics.get("test"))
     data = metrics.get("data", {})
     counts = (data.get("label_counts") or {}).get("train", {})
     distribution = ", ".join(f"`{k}` {v}" for k, v in counts.items()) or "see metrics.json"
@@ -198,7 +217,7 @@ validation: {validation_name}, {validation["samples"]} texts.
 {chr(10).join(rows)}
 
 {per_class_text}
-{threshold}
+{threshold}{calibrated}
 `report.html` in this folder has the training curves, confusion matrix and the model's most
 confident mistakes.
 

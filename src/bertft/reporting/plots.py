@@ -24,6 +24,7 @@ SIZES = {
     "roc_pr": (12.0, 4.4),
     "heatmap": (7.0, 6.0),
     "regression": (12.0, 4.6),
+    "reliability": (6.0, 5.0),
 }
 COLORS = ("#3465a4", "#f57900", "#4e9a06", "#cc0000", "#75507b", "#c4a000")
 
@@ -193,6 +194,31 @@ def roc_pr(curves: dict[str, list], binary: dict[str, Any], path: Path) -> Path 
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")
+    return _save(fig, path)
+
+
+def reliability(block: dict[str, Any], path: Path) -> Path | None:
+    """Reliability diagram: per confidence bin, how often the answer was right, against the
+    diagonal of perfect calibration; before the temperature too, where one was fitted."""
+    if not block.get("bins"):
+        return None
+    fig, (ax,) = _figure("reliability")
+    ax.plot([0, 1], [0, 1], "--", color="#888888", lw=1, label="perfectly calibrated")
+    drawn = [("bins_uncalibrated", "before calibration", COLORS[1]), ("bins", "", COLORS[0])]
+    for key, name, color in drawn:
+        bins = block.get(key)
+        if not bins:
+            continue
+        shown = name or ("calibrated" if "bins_uncalibrated" in block else "scores")
+        ax.plot(
+            [b["confidence"] for b in bins], [b["accuracy"] for b in bins],
+            "o-", color=color, lw=2, label=shown,
+        )  # fmt: skip
+    _style(ax, f"Reliability (ECE {block['ece']:.3f})", "score given", "how often right")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", frameon=False)
     return _save(fig, path)
 
 

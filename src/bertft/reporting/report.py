@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bertft.calibration import describe_calibration
 from bertft.config import TrainConfig
 from bertft.files import write_text
 from bertft.reporting import plots
@@ -60,6 +61,8 @@ def write_report(folder: Path, data: ReportData) -> Path:
             [(f"eval_{key}", name) for name, key in data.task.curves],
         )
     task_figures = data.task.figures(data.labels, data.scores, data.evaluation, plot_dir)
+    block = data.evaluation.get("calibration") or {}
+    figures["reliability"] = plots.reliability(block, plot_dir / "reliability.png")
     mistakes = data.task.mistakes(data.texts, data.labels, data.scores)
     page = _page(data, {k: v for k, v in figures.items() if v is not None}, task_figures, mistakes)
     return write_text(folder / REPORT_FILE, page)
@@ -236,7 +239,28 @@ def _binary_section(binary: dict[str, Any]) -> str:
         if binary["best_threshold"] is not None
         else ""
     )
-    return f"<section><h2>Threshold and calibration</h2>{_table(rows)}{hint}</section>"
+    return f"<section><h2>Threshold</h2>{_table(rows)}{hint}</section>"
+
+
+def _calibration_section(block: dict[str, Any], split: str, figures: dict[str, Path]) -> str:
+    """What the scores' calibration is and how well it holds on these texts."""
+    line = f"<p>{_e(describe_calibration(block, f'the {split} set'))}.</p>"
+    rows = [("method", block.get("method", "none"))]
+    if block.get("why"):
+        rows.append(("why", block["why"]))
+    if "temperature" in block:
+        rows.append(("temperature", f"{block['temperature']:.4f}"))
+    rows += [(f"temperature of {k}", f"{t:.4f}") for k, t in block.get("temperatures", {}).items()]
+    if "ece_uncalibrated" in block:
+        rows.append(("expected calibration error before", f"{block['ece_uncalibrated']:.4f}"))
+    if "ece" in block:
+        rows.append(("expected calibration error", f"{block['ece']:.4f}"))
+    if "half_width" in block:
+        rows.append((f"{block['coverage']:.0%} interval", f"value ± {block['half_width']:.4g}"))
+    if "covered" in block:
+        rows.append(("values inside it here", f"{block['covered']:.1%}"))
+    image = _img(figures["reliability"], "reliability diagram") if "reliability" in figures else ""
+    return f"<section><h2>Calibration</h2>{line}{_table(rows)}{image}</section>"
 
 
 def _page(
@@ -280,6 +304,8 @@ def _page(
         )
     if ev.get("binary"):
         sections.append(_binary_section(ev["binary"]))
+    if ev.get("calibration"):
+        sections.append(_calibration_section(ev["calibration"], data.split_name, figures))
     sections.append(
         "<section><h2>Most confident mistakes</h2>"
         + _mistakes_table(mistakes, data.split_name)

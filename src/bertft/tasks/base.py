@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bertft.calibration import MIN_TEXTS, CalibrationSettings
 from bertft.errors import BertftError
 
 CONFIG_KEY = "bertft_task"  # the task's saved state in config.json (thresholds, separator, ...)
@@ -79,7 +80,16 @@ class Task(Protocol):
     ) -> LossFn | None: ...
     def scores(self, logits: np.ndarray) -> np.ndarray: ...
     def train_metrics(self, label_ids: np.ndarray, logits: np.ndarray) -> dict[str, float]: ...
-    def calibrate(self, labels: Sequence[Any], scores: np.ndarray) -> None: ...
+    # What the validation texts fit, after training (bertft.calibration): the scores'
+    # temperature (kept pending in `scores` until `finish` folds it into the head) or
+    # regression's interval, then what the answers decide by (multi-label's thresholds).
+    def calibrate(
+        self, labels: Sequence[Any], logits: np.ndarray, settings: CalibrationSettings
+    ) -> None: ...
+
+    calibration: dict[str, Any] | None  # what `calibrate` fitted, as config.json keeps it
+
+    # Folds what can be folded into the output layer (a temperature, regression's scaling).
     def finish(self, model) -> None: ...
     def report(self, labels: Sequence[Any], scores: np.ndarray) -> dict[str, Any]: ...
     def loss_value(
@@ -192,3 +202,34 @@ def share_of_items(items: int, num_items_in_batch=None) -> float:
     if num_items_in_batch is None:
         return 1.0
     return items / float(num_items_in_batch)
+
+
+def output_layer(model):
+    """The model's last linear layer: the one that gives the logits, in every family bertft
+    trains (BERT's `classifier`, RoBERTa's and MPNet's `classifier.out_proj`, ...)."""
+    import torch
+
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+
+def fold_temperatures(model, temperatures) -> None:
+    """Divide the output layer's rows (weights and bias) by their temperatures: the model then
+    gives logits / T itself, in every path that loads it (`bertft.calibration`)."""
+    import torch
+
+    head = output_layer(model)
+    t = torch.as_tensor(np.broadcast_to(temperatures, (head.out_features,)).copy())
+    with torch.no_grad():
+        head.weight.div_(t.to(head.weight)[:, None])
+        if head.bias is not None:
+            head.bias.div_(t.to(head.bias))
+
+
+def fitted_temperature(settings: CalibrationSettings, texts: int, fit) -> dict[str, Any]:
+    """The calibration record of a classification task: `fit()`'s temperature(s), or why none
+    was fitted."""
+    if settings.method == "none":
+        return {"method": "none", "why": settings.why_none}
+    if texts < MIN_TEXTS:
+        return {"method": "none", "why": f"{texts} validation texts, under {MIN_TEXTS}"}
+    return {"method": "temperature", "texts": texts, "temperature": fit()}

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bertft import calibration as cal
 from bertft.errors import BertftError
 from bertft.metrics import figure_lines, per_class_lines
 from bertft.tasks.base import (
@@ -16,6 +17,8 @@ from bertft.tasks.base import (
     Figure,
     Recipe,
     TaskSettings,
+    fitted_temperature,
+    fold_temperatures,
     label_error,
     label_head,
     refuse_label_smoothing,
@@ -61,8 +64,11 @@ class MultiLabel:
         names: Sequence[str],
         thresholds: Sequence[float] | None = None,
         separator: str | None = None,
+        calibration: dict[str, Any] | None = None,
     ):
         self.names = tuple(names)
+        self.calibration = calibration
+        self._pending = np.ones(len(self.names))  # temperatures not yet folded into the head
         self.thresholds = np.asarray(
             thresholds if thresholds is not None else [0.5] * len(self.names), dtype=np.float64
         )
@@ -114,6 +120,7 @@ class MultiLabel:
             names,
             [thresholds[n] for n in names] if thresholds else None,
             saved.get("label_separator"),
+            saved.get("calibration"),
         )
 
     def check(self, examples) -> None:
@@ -177,6 +184,7 @@ class MultiLabel:
             "task": self.name,
             "thresholds": {n: float(t) for n, t in zip(self.names, self.thresholds, strict=True)},
             "label_separator": self.separator,
+            "calibration": self.calibration,
         }
 
     def resolve_weights(self, setting: str, labels) -> dict[str, float] | None:
@@ -221,22 +229,36 @@ class MultiLabel:
         return weighted_bce
 
     def finish(self, model) -> None:
-        """Nothing to fold into the weights."""
+        """Fold the fitted temperatures into the output layer, one row per label."""
+        if (self._pending != 1.0).any():
+            fold_temperatures(model, self._pending)
+            self._pending = np.ones(len(self.names))
 
     # --- answers ------------------------------------------------------------------------------
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
-        return sigmoid(np.asarray(logits, dtype=np.float64))
+        return sigmoid(np.asarray(logits, dtype=np.float64) / self._pending)
 
     def decisions(self, scores: np.ndarray) -> np.ndarray:
         return scores >= self.thresholds
 
-    def calibrate(self, labels, scores: np.ndarray) -> None:
+    def calibrate(self, labels, logits: np.ndarray, settings) -> None:
+        """A temperature per label, then each label's threshold on the calibrated scores."""
+        truth = self.matrix(labels)
+        self.calibration = fitted_temperature(
+            settings, len(truth), lambda: cal.sigmoid_temperatures(logits, truth)
+        )
+        found = self.calibration.pop("temperature", None)
+        if found is not None:
+            self.calibration["temperatures"] = dict(zip(self.names, found, strict=True))
+            self._pending = np.asarray(found)
+        self._choose_thresholds(truth, self.scores(logits))
+
+    def _choose_thresholds(self, truth: np.ndarray, scores: np.ndarray) -> None:
         """Each label's threshold: the candidate (0.05 .. 0.95) with the best F1 for that label
         on these (validation) texts; 0.5 for a label they never show."""
         from sklearn.metrics import f1_score
 
-        truth = self.matrix(labels)
         for j in range(len(self.names)):
             if truth[:, j].sum() == 0:
                 self.thresholds[j] = 0.5
@@ -308,7 +330,18 @@ class MultiLabel:
                 "labels": list(self.names),
                 "matrix": (truth.T.astype(int) @ truth.astype(int)).tolist(),
             },
+            "calibration": self._reliability(truth, scores),
         }
+
+    def _reliability(self, truth: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+        """ECE and bins of every (text, label) probability against whether the text has the
+        label, and, where temperatures are folded in, of the scores before them."""
+        block = {**(self.calibration or {"method": "none"}), **cal.reliability(scores, truth)}
+        if block.get("temperatures"):
+            t = [block["temperatures"][n] for n in self.names]
+            before = cal.reliability(cal.uncalibrated_sigmoid(scores, t), truth)
+            block |= {"ece_uncalibrated": before["ece"], "bins_uncalibrated": before["bins"]}
+        return block
 
     def pair_targets(self, labels):
         """The Jaccard similarity of two texts' label sets (1 for two texts with none)."""
@@ -337,8 +370,9 @@ class MultiLabel:
         return None
 
     def loss_value(self, labels, logits: np.ndarray, weights=None) -> float:
-        """Mean binary cross-entropy over every (text, label) cell, pos_weight as in training."""
-        x = np.asarray(logits, dtype=np.float64)
+        """Mean binary cross-entropy over every (text, label) cell, pos_weight as in training,
+        of the model as saved (temperatures still pending applied)."""
+        x = np.asarray(logits, dtype=np.float64) / self._pending
         y = self.matrix(labels).astype(np.float64)
         pw = np.asarray(list(weights.values())) if weights else np.ones(len(self.names))
         log_p = -np.logaddexp(0, -x)  # log sigmoid(x), stable

@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from bertft import calibration as cal
 from bertft.errors import BertftError
 from bertft.tasks.base import (
+    CONFIG_KEY,
     Figure,
     Recipe,
     TaskSettings,
     label_error,
+    output_layer,
     refuse_label_smoothing,
 )
 
@@ -57,8 +60,11 @@ class Regression:
     pipeline_call = 'classify("your text here")  # {"label": "value", "score": the value}'
     names = (OUTPUT_NAME,)
 
-    def __init__(self, mean: float = 0.0, std: float = 1.0):
+    def __init__(
+        self, mean: float = 0.0, std: float = 1.0, calibration: dict[str, Any] | None = None
+    ):
         self.mean, self.std = mean, std
+        self.calibration = calibration  # the interval fitted on validation, if any
 
     def describe(self) -> str:
         """What the model does, for its model card."""
@@ -92,7 +98,8 @@ class Regression:
 
     @classmethod
     def from_config(cls, config) -> Regression:
-        return cls()  # the saved output layer gives raw units (see `finish`)
+        # The saved output layer gives raw units (see `finish`).
+        return cls(calibration=(getattr(config, CONFIG_KEY, None) or {}).get("calibration"))
 
     def check(self, examples) -> None:
         """Any number is a valid target."""
@@ -136,7 +143,7 @@ class Regression:
         }
 
     def to_config(self) -> dict[str, Any]:
-        return {"task": self.name}
+        return {"task": self.name, "calibration": self.calibration}
 
     def resolve_weights(self, setting: str, labels) -> None:
         if setting != "none":
@@ -155,7 +162,7 @@ class Regression:
             return
         import torch
 
-        head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        head = output_layer(model)
         if head.out_features != 1:
             raise BertftError(f"expected a one-output head, found {head.out_features} outputs")
         with torch.no_grad():
@@ -170,13 +177,47 @@ class Regression:
         """Values in the labels' units, one column."""
         return np.asarray(logits, dtype=np.float64)[:, :1] * self.std + self.mean
 
-    def calibrate(self, labels, scores: np.ndarray) -> None:
-        """The answer is the value: nothing to choose."""
+    def calibrate(self, labels, logits: np.ndarray, settings) -> None:
+        """An interval around each value (split conformal on the validation residuals); it is
+        no layer's output, so config.json carries it and every bertft path adds it."""
+        truth = np.asarray(labels, dtype=np.float64)
+        if settings.method == "none":
+            self.calibration = {"method": "none", "why": settings.why_none}
+        elif len(truth) < cal.MIN_TEXTS:
+            self.calibration = {
+                "method": "none",
+                "why": f"{len(truth)} validation texts, under {cal.MIN_TEXTS}",
+            }
+        else:
+            residuals = truth - self.scores(logits)[:, 0]
+            half = cal.conformal_half_width(residuals, settings.coverage)
+            self.calibration = {
+                "method": "interval",
+                "texts": len(truth),
+                "coverage": settings.coverage,
+                "half_width": half,
+            }
+            if math.isinf(half):  # the rank it needs is past the last residual
+                self.calibration = {
+                    "method": "none",
+                    "why": f"{len(truth)} validation texts are too few for a "
+                    f"{settings.coverage:.0%} interval",
+                }
+
+    def _half_width(self) -> float | None:
+        return (self.calibration or {}).get("half_width")
 
     def answers(self, scores: np.ndarray, top_k: int = 1) -> list[dict[str, Any]]:
         """{"value", "score"} per row: the same number, "score" for clients that read
-        `pipeline()`-style answers."""
-        return [{"value": round(float(v), 6), "score": round(float(v), 6)} for v in scores[:, 0]]
+        `pipeline()`-style answers; "interval" [low, high] where one was fitted."""
+        half = self._half_width()
+        rows = []
+        for v in scores[:, 0]:
+            row = {"value": round(float(v), 6), "score": round(float(v), 6)}
+            if half is not None:
+                row["interval"] = [round(float(v) - half, 6), round(float(v) + half, 6)]
+            rows.append(row)
+        return rows
 
     # --- metrics ------------------------------------------------------------------------------
 
@@ -210,7 +251,16 @@ class Regression:
             **self._metrics(truth, predicted),
             "target": {"mean": float(truth.mean()), "std": float(truth.std())},
             "predicted": {"mean": float(predicted.mean()), "std": float(predicted.std())},
+            "calibration": self._coverage(truth, predicted),
         }
+
+    def _coverage(self, truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+        """How often the fitted interval holds the true value on these texts."""
+        block = dict(self.calibration or {"method": "none"})
+        half = self._half_width()
+        if half is not None and len(truth):
+            block["covered"] = float((np.abs(truth - predicted) <= half).mean())
+        return block
 
     def pair_targets(self, labels) -> None:
         """Scores have no classes to draw texts together by."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bertft import calibration as cal
 from bertft.errors import BertftError
 from bertft.metrics import (
     classification_metrics,
@@ -19,10 +20,13 @@ from bertft.metrics import (
     softmax,
 )
 from bertft.tasks.base import (
+    CONFIG_KEY,
     Figure,
     Recipe,
     TaskSettings,
     best_answer,
+    fitted_temperature,
+    fold_temperatures,
     label_error,
     label_head,
     ranked,
@@ -66,8 +70,10 @@ class SingleLabel:
     )
     pipeline_call = 'classify("your text here")'
 
-    def __init__(self, names: Sequence[str]):
+    def __init__(self, names: Sequence[str], calibration: dict[str, Any] | None = None):
         self.names = tuple(names)
+        self.calibration = calibration
+        self._pending = 1.0  # a temperature fitted but not yet folded into the head
 
     def describe(self) -> str:
         """What the model does, for its model card."""
@@ -104,7 +110,8 @@ class SingleLabel:
 
     @classmethod
     def from_config(cls, config) -> SingleLabel:
-        return cls([config.id2label[i] for i in range(config.num_labels)])
+        saved = getattr(config, CONFIG_KEY, None) or {}
+        return cls([config.id2label[i] for i in range(config.num_labels)], saved.get("calibration"))
 
     def check(self, examples) -> None:
         known = set(self.names)
@@ -155,7 +162,7 @@ class SingleLabel:
         return label_head(self.names, self.problem_type)
 
     def to_config(self) -> dict[str, Any]:
-        return {"task": self.name}
+        return {"task": self.name, "calibration": self.calibration}
 
     def resolve_weights(self, setting: str, labels: Sequence[str]) -> dict[str, float] | None:
         from bertft.training.class_weights import resolve_class_weights
@@ -181,15 +188,23 @@ class SingleLabel:
         return weighted_cross_entropy
 
     def finish(self, model) -> None:
-        """Nothing to fold into the weights."""
+        """Fold a fitted temperature into the output layer."""
+        if self._pending != 1.0:
+            fold_temperatures(model, self._pending)
+            self._pending = 1.0
 
     # --- answers ------------------------------------------------------------------------------
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
-        return softmax(np.asarray(logits, dtype=np.float64))
+        return softmax(np.asarray(logits, dtype=np.float64) / self._pending)
 
-    def calibrate(self, labels: Sequence[str], scores: np.ndarray) -> None:
-        """The answer is the argmax: nothing to choose on validation."""
+    def calibrate(self, labels: Sequence[str], logits: np.ndarray, settings) -> None:
+        """One temperature for the softmax; the answer stays the argmax."""
+        truth = np.asarray(self.encode(labels))
+        self.calibration = fitted_temperature(
+            settings, len(truth), lambda: cal.softmax_temperature(logits, truth)
+        )
+        self._pending = self.calibration.get("temperature", 1.0)
 
     def answers(self, scores: np.ndarray, top_k: int = 1) -> list[dict[str, Any]]:
         """{"label", "score"} per row, plus "top_k" (best first) when asked for more than one."""
@@ -201,7 +216,23 @@ class SingleLabel:
         return classification_metrics(label_ids, np.asarray(logits).argmax(-1))
 
     def report(self, labels: Sequence[str], scores: np.ndarray) -> dict[str, Any]:
-        return probability_report(self.encode(labels), scores, self.names)
+        truth = self.encode(labels)
+        report = probability_report(truth, scores, self.names)
+        report["calibration"] = self._reliability(np.asarray(truth), scores)
+        return report
+
+    def _reliability(self, truth: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+        """ECE and bins of the top label's score, and, where a temperature is folded in, of
+        the scores the model gave before it."""
+
+        def top(probs):
+            return cal.reliability(probs.max(-1), probs.argmax(-1) == truth)
+
+        block = {**(self.calibration or {"method": "none"}), **top(scores)}
+        if block.get("temperature"):
+            before = top(cal.uncalibrated_softmax(scores, block["temperature"]))
+            block |= {"ece_uncalibrated": before["ece"], "bins_uncalibrated": before["bins"]}
+        return block
 
     def pair_targets(self, labels):
         """1 for two texts of the same class, 0 otherwise."""
@@ -230,8 +261,10 @@ class SingleLabel:
         return None
 
     def loss_value(self, labels, logits: np.ndarray, weights=None) -> float:
+        """Of the model as saved: a temperature still pending is applied."""
         w = list(weights.values()) if weights else None
-        return cross_entropy(np.asarray(logits, dtype=np.float64), self.encode(labels), w)
+        x = np.asarray(logits, dtype=np.float64) / self._pending
+        return cross_entropy(x, self.encode(labels), w)
 
     def quality(self, labels: Sequence[str], scores: np.ndarray) -> tuple[str, float]:
         truth = np.asarray(self.encode(labels))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bertft.calibration import CalibrationSettings, describe_calibration
 from bertft.config import TrainConfig
 from bertft.data.columns import COLUMNS_KEY
 from bertft.data.encoding import ENCODER_KEY, TextEncoder, training_encoder
@@ -164,8 +165,12 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     task.finish(trainer.model)  # e.g. regression's target scaling folded into the head
     pooling = encoder.spec.pooling
     validation, scores = _evaluate(
-        trainer, eval_set, splits.validation, task, class_weights, pooling=pooling
-    )
+        trainer, eval_set, splits.validation, task, class_weights, pooling=pooling,
+        calibrate=_calibration_settings(cfg, splits),
+    )  # fmt: skip
+    task.finish(trainer.model)  # the temperature fitted on validation, folded into the head
+    if main_process:
+        _say(describe_calibration(validation["calibration"], "validation"))
     unlearnt = task.unlearnt(splits.validation.labels, scores)
     if main_process and unlearnt:
         log.warning("warning: %s", unlearnt)
@@ -200,7 +205,7 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     if splits.test is not None:
         test_set = tokenize_cached(encoder, splits.test, task, cache, "test", by_length=True)
         metrics["test"] = _evaluate(
-            trainer, test_set, splits.test, task, class_weights, calibrate=False, pooling=pooling
+            trainer, test_set, splits.test, task, class_weights, pooling=pooling
         )[0]
     metrics["history"] = trainer.state.log_history
 
@@ -565,20 +570,29 @@ def _metrics_per_text(eval_set, task: Task, pooling: str) -> Callable:
     return compute
 
 
+def _calibration_settings(cfg: TrainConfig, splits: LabeledSplits) -> CalibrationSettings:
+    """--calibration, except where the validation texts are the training texts: scores fitted
+    on texts the model learnt would only be made more sure of themselves."""
+    if not splits.held_out:
+        why = "nothing held out to fit it on (the few-shot recipe trains on every text)"
+        return CalibrationSettings("none", why_none=why)
+    return CalibrationSettings(cfg.calibration, cfg.interval_coverage)
+
+
 def _evaluate(
     trainer,
     dataset,
     examples: Examples,
     task: Task,
     class_weights: dict[str, float] | None = None,
-    calibrate: bool = True,
+    calibrate: CalibrationSettings | None = None,
     pooling: str = "mean",
 ) -> tuple[dict[str, Any], np.ndarray]:
     """The full report on `dataset` (tokenized `examples`) and its scores, one row per text in
     text order (the set holds windows in length order; "position" names each one's text; a
     chunked text's windows are pooled into one row of logits before the task's scores). On the
-    validation set (`calibrate`), the task first chooses what it decides by (e.g. one
-    threshold per label)."""
+    validation set (`calibrate`), the task first fits its calibration and what it decides by
+    (e.g. a temperature and one threshold per label)."""
     # The Trainer's own metrics are bound to the validation set's windows (`_metrics_per_text`);
     # a test set of another size would break them, and the report below is computed here anyway.
     compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
@@ -588,9 +602,9 @@ def _evaluate(
         trainer.compute_metrics = compute_metrics
     positions = np.asarray(dataset.select_columns(["position"])[:]["position"])
     logits, _ = per_text(_logits(output.predictions), output.label_ids, positions, pooling)
+    if calibrate is not None:
+        task.calibrate(examples.labels, logits, calibrate)
     scores = task.scores(logits)
-    if calibrate:
-        task.calibrate(examples.labels, scores)
     report = task.report(examples.labels, scores)
     # From the gathered logits, not the Trainer's eval_loss: under DDP that one averages batch
     # means whose last batch is padded with repeated texts, so it drifts from the true mean.

@@ -98,7 +98,7 @@ def encode_csv(rows: np.ndarray, labels: list[str], top_k: int | None) -> bytes:
 def encode_task_csv(answers: list[dict[str, Any]]) -> bytes:
     """A multi-label model's answers as `a|b,label,score,label,score...` (its labels as
     `bertft predict` writes them to CSV, then every label's probability, best first); a
-    regression model's as its value."""
+    regression model's as its value, then its interval's low and high where it has one."""
     return _csv(_task_cells(answer) for answer in answers)
 
 
@@ -106,7 +106,7 @@ def _task_cells(answer: dict[str, Any]) -> list[Any]:
     if "labels" in answer:
         scores = [v for name, score in answer["scores"].items() for v in (name, score)]
         return ["|".join(answer["labels"]), *scores]
-    return [answer["value"]]
+    return [answer["value"], *answer.get("interval", ())]
 
 
 def _csv(rows) -> bytes:
