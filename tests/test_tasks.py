@@ -343,7 +343,10 @@ def test_regression_evaluate_and_csv_output(regression, tmp_path, capsys):
     )
     frame = pd.read_csv(csv_out)
     # The input's own "score" column is carried as score_input (--keep_columns all).
-    assert list(frame.columns) == ["text", "score_input", "value", "score"] and len(frame) == 50
+    assert (
+        list(frame.columns) == ["text", "score_input", "value", "score", "interval"]
+        and len(frame) == 50
+    )
 
 
 @pytest.mark.trains

@@ -23,9 +23,11 @@ import numpy as np
 
 BINS = 10  # equal-width confidence bins of the ECE and the reliability diagram (as Desai & Durrett)
 MIN_TEXTS = 20  # fewer validation texts than this fit a temperature to noise: none is fitted
-# The temperatures searched. A validation set the model gets entirely right pulls T down to
-# the bound (surer is always likelier there): 0.1 keeps such scores short of certainty.
-BOUNDS = (0.1, 10.0)
+# A temperature is learnt from the model's mistakes: with none, surer is always likelier, and the
+# fit would make every score 0 or 1. Under this many wrong answers on validation (a label's, for
+# multi-label), the scores are left as trained.
+MIN_MISTAKES = 5
+BOUNDS = (0.05, 20.0)  # the temperatures searched
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,15 @@ def softmax_temperature(logits: np.ndarray, truth: np.ndarray) -> float:
 
 
 def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float]:
-    """One T per label (column); 1.0 for a label these texts show always or never, where the
-    likelihood would only push the temperature to its bound."""
+    """One T per label (column); 1.0 for a label these texts show always or never, or with
+    under MIN_MISTAKES wrong decisions at 0.5: the likelihood would only push its temperature
+    to a bound."""
     logits, truth = np.asarray(logits, dtype=np.float64), np.asarray(truth)
     found = []
     for j in range(logits.shape[1]):
+        mistakes = int(((logits[:, j] >= 0) != (truth[:, j] > 0)).sum())
         positives = truth[:, j].sum()
-        if positives == 0 or positives == len(truth):
+        if mistakes < MIN_MISTAKES or positives == 0 or positives == len(truth):
             found.append(1.0)
         else:
             found.append(_fit(_sigmoid_nll, logits[:, j], truth[:, j]))

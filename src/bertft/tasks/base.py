@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bertft.calibration import MIN_TEXTS, CalibrationSettings
+from bertft.calibration import MIN_MISTAKES, MIN_TEXTS, CalibrationSettings
 from bertft.errors import BertftError
 
 CONFIG_KEY = "bertft_task"  # the task's saved state in config.json (thresholds, separator, ...)
@@ -225,11 +225,18 @@ def fold_temperatures(model, temperatures) -> None:
             head.bias.div_(t.to(head.bias))
 
 
-def fitted_temperature(settings: CalibrationSettings, texts: int, fit) -> dict[str, Any]:
+def fitted_temperature(
+    settings: CalibrationSettings, texts: int, mistakes: int, fit
+) -> dict[str, Any]:
     """The calibration record of a classification task: `fit()`'s temperature(s), or why none
-    was fitted."""
+    was fitted (`mistakes`: the validation texts the model gets wrong)."""
     if settings.method == "none":
         return {"method": "none", "why": settings.why_none}
     if texts < MIN_TEXTS:
         return {"method": "none", "why": f"{texts} validation texts, under {MIN_TEXTS}"}
+    if mistakes < MIN_MISTAKES:
+        why = (
+            f"{mistakes} wrong of {texts:,} validation texts, under {MIN_MISTAKES}: too few to fit"
+        )
+        return {"method": "none", "why": why}
     return {"method": "temperature", "texts": texts, "temperature": fit()}

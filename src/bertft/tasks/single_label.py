@@ -201,8 +201,9 @@ class SingleLabel:
     def calibrate(self, labels: Sequence[str], logits: np.ndarray, settings) -> None:
         """One temperature for the softmax; the answer stays the argmax."""
         truth = np.asarray(self.encode(labels))
+        mistakes = int((np.asarray(logits).argmax(-1) != truth).sum())
         self.calibration = fitted_temperature(
-            settings, len(truth), lambda: cal.softmax_temperature(logits, truth)
+            settings, len(truth), mistakes, lambda: cal.softmax_temperature(logits, truth)
         )
         self._pending = self.calibration.get("temperature", 1.0)
 
