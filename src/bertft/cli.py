@@ -41,15 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    if extras and args.run is not _train:  # train passes them to TrainingArguments
+    trains = args.run in (_train, _audit)
+    if extras and not trains:  # train and audit pass them to TrainingArguments
         args.command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if args.run in (_evaluate, _predict, _export, _serve):
         # transformers draws a "Loading weights" progress bar on every model load: noise in
         # a command's output, where training's own progress bar is not.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        if args.run is _train:
-            return _train(args, argv, extras)
+        if trains:
+            return args.run(args, argv, extras)
         cls = args.settings_class
         settings = settings_from(cls, {**env_defaults(cls), **given(args, cls)}, "flags")
         return args.run(settings) or 0
@@ -225,17 +226,7 @@ def _parser() -> argparse.ArgumentParser:
         "--label_smoothing_factor 0.1 --gradient_checkpointing --optim adamw_torch "
         "--torch_compile. --help_training_arguments lists them.",
     )
-    for title, names in TRAIN_GROUPS.items():
-        group = train.add_argument_group(title)
-        add_settings_args(group, DataConfig, names)
-        add_settings_args(group, TrainConfig, names)
-    launching = train.add_argument_group("config file and launching")
-    launching.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings above")
-    launching.add_argument(
-        "--help_training_arguments",
-        action="store_true",
-        help="list the TrainingArguments settings that pass through, and exit",
-    )
+    launching = _training_flags(train)
     launching.add_argument(
         "--nproc",
         type=int,
@@ -243,16 +234,22 @@ def _parser() -> argparse.ArgumentParser:
         help="train with N data-parallel processes on this machine (launches torchrun for you; "
         "one per GPU, or N on CPU). Several machines: run torchrun yourself, docs/distributed.md",
     )
-    for switch in PRECISION_SWITCHES:  # listed under --precision
-        train.add_argument(
-            f"--{switch}",
-            type=string_to_bool,
-            nargs="?",
-            const=True,
-            default=argparse.SUPPRESS,
-            help=argparse.SUPPRESS,
-        )
     train.set_defaults(run=_train)
+
+    audit = command(
+        "audit",
+        "find the labels that look wrong (out-of-fold models, confident learning)",
+        "Find the labels that look wrong: train a model on each of --folds folds with the "
+        "training flags below, score every row by the model that never saw it, and rank the "
+        "rows whose label those scores contradict (cleanlab's confident learning). Writes "
+        "label_issues.csv, audit.json and report.html; an interrupted audit resumes.",
+    )
+    _training_flags(audit).add_argument(
+        "--folds", type=int, default=5, metavar="K",
+        help="folds, each trained once: the cost is about K times a training on 4/5 of the rows "
+        "(default: 5)",
+    )  # fmt: skip
+    audit.set_defaults(run=_audit)
 
     runs = {"evaluate": _evaluate, "predict": _predict, "export": _export, "serve": _serve}
     for name, (cls, help, description) in COMMANDS.items():
@@ -263,6 +260,32 @@ def _parser() -> argparse.ArgumentParser:
     listing = command("datasets", "list the bundled datasets", "List the bundled datasets.")
     listing.set_defaults(run=_datasets, settings_class=NoSettings)
     return parser
+
+
+def _training_flags(sub: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """`train`'s settings in their groups (audit trains with them too); returns the group
+    where the config file goes, for the command's own flags."""
+    for title, names in TRAIN_GROUPS.items():
+        group = sub.add_argument_group(title)
+        add_settings_args(group, DataConfig, names)
+        add_settings_args(group, TrainConfig, names)
+    launching = sub.add_argument_group("config file and launching")
+    launching.add_argument("--config", metavar="FILE.yaml", help="YAML file of the settings above")
+    launching.add_argument(
+        "--help_training_arguments",
+        action="store_true",
+        help="list the TrainingArguments settings that pass through, and exit",
+    )
+    for switch in PRECISION_SWITCHES:  # listed under --precision
+        sub.add_argument(
+            f"--{switch}",
+            type=string_to_bool,
+            nargs="?",
+            const=True,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
+    return launching
 
 
 @dataclass
@@ -276,16 +299,7 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
 
         sys.stdout.write(describe(setting_names()))
         return 0
-    values = normalize_keys(load_yaml(args.config), args.config) if args.config else {}
-    flags = {**given(args, TrainConfig), **given(args, DataConfig)}
-    flags |= {k: getattr(args, k) for k in PRECISION_SWITCHES if hasattr(args, k)}
-    if extras:  # read by transformers' own parser
-        from bertft.training.passthrough import parse_flags
-
-        flags |= parse_flags(extras, setting_names())
-    source = args.config or "flags"
-    # checked before launching anything
-    cfg = train_config_from({**values, **normalize_keys(flags, "flags")}, source)
+    cfg = _train_config(args, extras)  # checked before launching anything
     if args.nproc is not None:
         if args.nproc < 1:
             raise BertftError(f"--nproc must be at least 1, got {args.nproc}")
@@ -313,6 +327,29 @@ def _train(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
             f"{shown} {task.headline(validation)}{tested}; model saved to {out} "
             f"(report: {out / 'report.html'})"
         )
+    return 0
+
+
+def _train_config(args: argparse.Namespace, extras: list[str]) -> TrainConfig:
+    """The training settings of `train` and `audit`: the YAML file's, then the flags'."""
+    values = normalize_keys(load_yaml(args.config), args.config) if args.config else {}
+    flags = {**given(args, TrainConfig), **given(args, DataConfig)}
+    flags |= {k: getattr(args, k) for k in PRECISION_SWITCHES if hasattr(args, k)}
+    if extras:  # read by transformers' own parser
+        from bertft.training.passthrough import parse_flags
+
+        flags |= parse_flags(extras, setting_names())
+    return train_config_from({**values, **normalize_keys(flags, "flags")}, args.config or "flags")
+
+
+def _audit(args: argparse.Namespace, argv: list[str], extras: list[str]) -> int:
+    if args.help_training_arguments:
+        return _train(args, argv, extras)
+    from bertft.audit import audit
+
+    result = audit(_train_config(args, extras), folds=args.folds)
+    print(result.summary)
+    print(f"written to {result.output_dir} (report.html, label_issues.csv, audit.json)")
     return 0
 
 
