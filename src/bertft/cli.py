@@ -134,6 +134,7 @@ TRAIN_GROUPS = {
         "validation_split",
         "max_train_samples",
         "max_eval_samples",
+        "drop_label_issues",
         "text_pair_column",
         "strict",
         "data_config",

@@ -74,6 +74,11 @@ class DataConfig:
         "usual pairs: sentence1/sentence2, premise/hypothesis, question1/question2 and others, "
         "listed in the README)",
     )
+    drop_label_issues: str | None = opt(
+        None,
+        "train without the rows this CSV lists (bertft audit's label_issues.csv, cut to the rows "
+        "you confirm are wrong: its row and text columns)",
+    )
     task: str = opt(
         "auto",
         "auto (list labels or --label_separator: multi_label; numbers not all integers: "

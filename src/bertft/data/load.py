@@ -17,6 +17,7 @@ from bertft.data.arrow import read_arrow, use_arrow
 from bertft.data.bundled import BUNDLED, load_bundled
 from bertft.data.checks import Checker
 from bertft.data.columns import Columns, Model, resolve
+from bertft.data.drop import drop_rows
 from bertft.data.examples import Examples, ExampleSet
 from bertft.data.formats import (
     FILE_FORMATS,
@@ -48,6 +49,7 @@ class LabeledSplits:
     # False where no validation set was given and none was split off: it is the training texts
     # (the few-shot recipe's choice, `keep_all` of load_splits)
     held_out: bool = True
+    dropped: int = 0  # training rows left out by --drop_label_issues
 
 
 # --- reading one source ----------------------------------------------------------------------
@@ -165,6 +167,9 @@ def load_splits(cfg: DataConfig, seed: int, keep_all: KeepAll | None = None) -> 
     settings = TaskSettings(cfg.label_separator, cfg.standardize_targets)
     held_out = True
     train = _read(cfg, cfg.data, cfg.train_split_name, read)
+    dropped = 0
+    if cfg.drop_label_issues:  # before the split: the rows are the file's, as the audit read it
+        train, dropped = drop_rows(train.in_memory(), Path(cfg.drop_label_issues))
     for kind in ("train", "validation", "test"):
         source = getattr(cfg, f"{kind}_data", None) or cfg.data
         named = getattr(cfg, f"{kind}_split_name")
@@ -206,7 +211,7 @@ def load_splits(cfg: DataConfig, seed: int, keep_all: KeepAll | None = None) -> 
     train = _sample(train, cfg.max_train_samples, seed)
     validation = train if not held_out else _sample(validation, cfg.max_eval_samples, seed)
     test = _sample(test, cfg.max_eval_samples, seed) if test is not None else None
-    return LabeledSplits(train, validation, test, task, reason, held_out)
+    return LabeledSplits(train, validation, test, task, reason, held_out, dropped)
 
 
 def _has_splits(source: str) -> bool:

@@ -152,6 +152,9 @@ def write_model_card(out: Path, cfg: TrainConfig, metrics: dict[str, Any], task:
         hyper.append(f"- recipe: {recipe['name']} ({recipe['why']})")
         if recipe.get("validated_on"):
             hyper.append(f"- figures on {recipe['validated_on']}")
+    dropped = metrics.get("data", {}).get("dropped_label_issues")
+    if dropped:
+        hyper.append(f"- {dropped['rows']:,} training rows left out as label issues (bertft audit)")
     if metrics.get("not_learnt"):
         hyper.append(f"- **warning**: {metrics['not_learnt']}")
     long_texts = metrics.get("long_texts")

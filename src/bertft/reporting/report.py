@@ -94,6 +94,7 @@ def write_training_report(
         ("validation", data["validation_data"]),
         *([("test", data["test_data"])] if data["test_data"] else []),
         ("texts", ", ".join(f"{k} {v:,}" for k, v in data["samples"].items())),
+        *_dropped_rows(data),
         ("labels", ", ".join(metrics["labels"])),
         ("precision", metrics["precision"]),
         *((k, v) for k, v in metrics["hardware"].items()),
@@ -350,6 +351,14 @@ table { border-collapse: collapse; margin: 6px 0; }
 .mistakes td.wrong { color: #cc0000; font-weight: 600; }
 code { background: #f0f2f4; padding: 1px 4px; border-radius: 3px; }
 """
+
+
+def _dropped_rows(data: dict) -> list[tuple[str, str]]:
+    """How many training rows --drop_label_issues left out, and from which file."""
+    dropped = data.get("dropped_label_issues")
+    if not dropped:
+        return []
+    return [("dropped as label issues", f"{dropped['rows']:,} rows listed in {dropped['file']}")]
 
 
 def _recipe_rows(metrics: dict) -> list[tuple[str, str]]:

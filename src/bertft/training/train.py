@@ -148,6 +148,10 @@ def _train(cfg: TrainConfig, guard: SaveGuard) -> dict[str, Any]:
     if main_process:
         _announce(cfg, args, splits, precision, encoder, why, train_set, eval_set, defaulted)
         _announce_recipe(choice, cfg, pair_loss)
+        if cfg.data.drop_label_issues:
+            _say(
+                f"left out {splits.dropped:,} training rows listed in {cfg.data.drop_label_issues}"
+            )
         if class_weights:
             _say("class weights: " + ", ".join(f"{k} {v:.3f}" for k, v in class_weights.items()))
         if resume_from:
@@ -682,6 +686,11 @@ def _data_summary(cfg: TrainConfig, splits: LabeledSplits) -> dict[str, Any]:
         "test_data": cfg.data.test_data,
         "samples": samples,
         "label_counts": counts or None,
+        "dropped_label_issues": (
+            {"file": cfg.data.drop_label_issues, "rows": splits.dropped}
+            if cfg.data.drop_label_issues
+            else None
+        ),
     }
 
 
