@@ -16,7 +16,9 @@ FLAGS = ["--learning_rate", "5e-3", "--epochs", "8", "--per_device_train_batch_s
          "--warmup_ratio", "0", "--precision", "fp32", "--recipe", "standard"]  # fmt: skip
 
 
-def test_an_audit_finds_flipped_labels_resumes_and_a_retrain_drops_them(tiny_model, tmp_path):
+def test_an_audit_finds_flipped_labels_resumes_and_a_retrain_drops_them(
+    tiny_model, tmp_path, caplog, capsys
+):
     frame = topic_frame(240)
     flipped = list(range(0, 240, 20))  # 12 rows given the next topic's label
     names = ["sports", "weather", "food"]
@@ -35,11 +37,18 @@ def test_an_audit_finds_flipped_labels_resumes_and_a_retrain_drops_them(tiny_mod
     record = json.loads((out / "audit.json").read_text())
     assert record["rows"] == 240 and record["flagged"] == len(issues)
     assert "Most likely wrong" in (out / "report.html").read_text()
-    # Run again: every fold is kept, the same rows come out.
+    # Interrupted after two folds: the third is trained again, the two others are kept.
+    (out / "folds" / "fold-3" / "scores.npy").unlink()
     (out / "audit.json").unlink()
+    caplog.clear()
     assert main(args) == 0
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fold ")]
+    assert [s.split(":")[0] + ("" if "kept" in s else " trained") for s in said] == [
+        "fold 1 of 3", "fold 2 of 3", "fold 3 of 3 trained"
+    ]  # fmt: skip
     with (out / "label_issues.csv").open() as f:
         assert {int(r["row"]) for r in csv.DictReader(f)} == found
+
     # Retrain without the flagged rows.
     run = tmp_path / "run"
     train = ["train", "--model_id", str(tiny_model), "--data", str(data), "--output_dir", str(run),
@@ -48,6 +57,14 @@ def test_an_audit_finds_flipped_labels_resumes_and_a_retrain_drops_them(tiny_mod
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["dropped_label_issues"]["rows"] == len(found)
     assert sum(metrics["data"]["samples"].values()) == 240 - len(found)
+    # Other data audited into the same folder is refused, naming what differs.
+    frame.iloc[:200].to_csv(data, index=False)
+    capsys.readouterr()
+    assert main(args) == 2
+    said = capsys.readouterr().err
+    assert (
+        "holds an audit of other data or settings (" in said and "rows: 240 then, 200 now" in said
+    )
 
 
 def test_bad_audit_and_drop_inputs_are_refused(tiny_model, tmp_path, capsys):

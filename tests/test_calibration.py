@@ -14,6 +14,7 @@ from task_data import regression_frame, write_multi_label
 
 from bertft import calibration as cal
 from bertft.cli import main
+from bertft.metrics import log_softmax
 from bertft.tasks.base import fold_temperatures
 from bertft.tasks.single_label import SingleLabel
 
@@ -25,7 +26,7 @@ RNG = np.random.default_rng(0)
 def _drawn(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Classes drawn from softmax(logits / temperature): the truth of a model whose
     calibrated temperature is `temperature`."""
-    p = np.exp(cal.log_softmax(logits / temperature))
+    p = np.exp(log_softmax(logits / temperature))
     return np.array([RNG.choice(len(row), p=row) for row in p])
 
 
@@ -39,14 +40,14 @@ def test_the_fitted_temperature_is_the_one_the_labels_were_drawn_with():
 def test_ece_is_small_for_calibrated_scores_and_large_for_overconfident_ones():
     logits = RNG.normal(0, 3, size=(5000, 4))
     truth = _drawn(logits, 1.0)
-    right = np.exp(cal.log_softmax(logits))
-    sure = np.exp(cal.log_softmax(logits * 3))  # the same ranking, far too sure
+    right = np.exp(log_softmax(logits))
+    sure = np.exp(log_softmax(logits * 3))  # the same ranking, far too sure
     ece_right = cal.reliability(right.max(-1), right.argmax(-1) == truth)["ece"]
     ece_sure = cal.reliability(sure.max(-1), sure.argmax(-1) == truth)["ece"]
     assert ece_right < 0.03 < 0.1 < ece_sure
     # A temperature fitted on the over-confident scores' logits brings them back.
     t = cal.softmax_temperature(logits * 3, truth)
-    fixed = np.exp(cal.log_softmax(logits * 3 / t))
+    fixed = np.exp(log_softmax(logits * 3 / t))
     assert cal.reliability(fixed.max(-1), fixed.argmax(-1) == truth)["ece"] < 0.03
 
 
@@ -60,9 +61,9 @@ def test_reliability_bins_count_every_score_once():
 
 def test_scores_before_a_folded_temperature_are_recovered():
     logits = RNG.normal(0, 2, size=(50, 3))
-    calibrated = np.exp(cal.log_softmax(logits / 1.7))
+    calibrated = np.exp(log_softmax(logits / 1.7))
     raw = cal.uncalibrated_softmax(calibrated, 1.7)
-    assert np.allclose(raw, np.exp(cal.log_softmax(logits)))
+    assert np.allclose(raw, np.exp(log_softmax(logits)))
     sig = 1 / (1 + np.exp(-logits / np.array([0.5, 1.0, 3.0])))
     assert np.allclose(cal.uncalibrated_sigmoid(sig, [0.5, 1.0, 3.0]), 1 / (1 + np.exp(-logits)))
 
@@ -96,6 +97,21 @@ def test_a_folded_temperature_divides_the_logits(tiny_model):
         assert torch.allclose(
             model(**batch).logits, before / 2.5 / torch.tensor([1.0, 2.0, 4.0]), atol=1e-6
         )
+
+
+def test_a_model_right_about_nearly_every_text_gets_no_temperature():
+    """With under 5 mistakes, surer is always likelier: the fit would make every score 0 or 1."""
+    truth = np.arange(300) % 3
+    logits = np.eye(3)[truth] * 2.0  # right and unsure about every text
+    logits[:4] = np.eye(3)[(truth[:4] + 1) % 3] * 2.0  # wrong about four
+    assert cal.softmax_temperature(logits, truth) is None
+    task = SingleLabel(["a", "b", "c"])
+    task.calibrate([task.names[t] for t in truth], logits, cal.CalibrationSettings())
+    assert (
+        task.calibration["method"] == "none" and "under 5 wrong answers" in task.calibration["why"]
+    )
+    logits[4] = np.eye(3)[(truth[4] + 1) % 3] * 2.0  # five: fitted, and sharper (T < 1)
+    assert cal.softmax_temperature(logits, truth) < 1.0
 
 
 def test_too_few_validation_texts_fit_no_temperature():

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from bertft.metrics import cross_entropy, log_softmax
+
 BINS = 10  # equal-width confidence bins of the ECE and the reliability diagram (as Desai & Durrett)
 MIN_TEXTS = 20  # fewer validation texts than this fit a temperature to noise: none is fitted
 # A temperature is learnt from the model's mistakes: with none, surer is always likelier, and the
@@ -39,17 +41,11 @@ class CalibrationSettings:
     why_none: str = "--calibration none"  # said and kept where method is none
 
 
-METHODS = ("auto", "none")
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+METHODS = ("auto", "none")  # --calibration's choices
 
 
 def _softmax_nll(logits: np.ndarray, truth: np.ndarray, t: float) -> float:
-    return float(-log_softmax(logits / t)[np.arange(len(truth)), truth].mean())
+    return cross_entropy(logits / t, truth)
 
 
 def _sigmoid_nll(logits: np.ndarray, truth: np.ndarray, t: float) -> float:
@@ -70,15 +66,19 @@ def _fit(nll, logits: np.ndarray, truth: np.ndarray) -> float:
     return float(math.exp(found.x))
 
 
-def softmax_temperature(logits: np.ndarray, truth: np.ndarray) -> float:
-    """T for one softmax over the classes; `truth` holds class ids."""
-    return _fit(_softmax_nll, np.asarray(logits, dtype=np.float64), np.asarray(truth))
+def softmax_temperature(logits: np.ndarray, truth: np.ndarray) -> float | None:
+    """T for one softmax over the classes (`truth` holds class ids); None where the argmax is
+    wrong for fewer than MIN_MISTAKES texts."""
+    logits, truth = np.asarray(logits, dtype=np.float64), np.asarray(truth)
+    if (logits.argmax(-1) != truth).sum() < MIN_MISTAKES:
+        return None
+    return _fit(_softmax_nll, logits, truth)
 
 
-def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float]:
+def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float] | None:
     """One T per label (column); 1.0 for a label these texts show always or never, or with
-    under MIN_MISTAKES wrong decisions at 0.5: the likelihood would only push its temperature
-    to a bound."""
+    under MIN_MISTAKES wrong decisions at 0.5, where the likelihood would only push its
+    temperature to a bound; None where that leaves every label at 1.0."""
     logits, truth = np.asarray(logits, dtype=np.float64), np.asarray(truth)
     found = []
     for j in range(logits.shape[1]):
@@ -88,7 +88,7 @@ def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float]:
             found.append(1.0)
         else:
             found.append(_fit(_sigmoid_nll, logits[:, j], truth[:, j]))
-    return found
+    return None if all(t == 1.0 for t in found) else found
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray) -> dict[str, Any]:
@@ -142,7 +142,8 @@ def describe_calibration(block: dict[str, Any], where: str) -> str:
             f"split conformal on {texts:,} validation texts)"
         )
         covered = block.get("covered")
-        return line + (f"; on {where} it holds {covered:.1%} of the values" if covered else "")
+        held = f"; on {where} it holds {covered:.1%} of the values" if covered is not None else ""
+        return line + held
     ece = block.get("ece")
     if ece is None:  # regression without an interval
         return f"values without an interval ({block.get('why', 'none fitted')})"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertft.calibration import METHODS as CALIBRATION_METHODS
 from bertft.errors import BertftError
 from bertft.flags import aliases_of, coerce, load_yaml, opt, resolve_aliases
 from bertft.tasks import TASKS
@@ -248,7 +249,7 @@ class TrainConfig:
         "into the head, so that a 0.9 is right about nine times in ten (multi-label: one per "
         "label, thresholds chosen after; regression: an interval around each value); none: "
         "leave the scores as trained",
-        choices=("auto", "none"),
+        choices=CALIBRATION_METHODS,
     )
     interval_coverage: float = opt(
         0.9, "regression: how often the interval is to hold the true value (split conformal)"

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bertft.config import TrainConfig
 from bertft.data.examples import Examples
 from bertft.errors import BertftError
 from bertft.files import write_json
+from bertft.same_run import changed_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ def assign(task_name: str, labels: list, folds: int, seed: int) -> np.ndarray:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     rows = np.arange(len(labels))
-    if task_name == "single_label" and min(_counts(labels)) >= folds:
+    if task_name == "single_label" and min(Counter(map(str, labels)).values()) >= folds:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
         parts = splitter.split(rows, [str(y) for y in labels])
     else:
@@ -37,13 +39,6 @@ def assign(task_name: str, labels: list, folds: int, seed: int) -> np.ndarray:
     for k, (_, held) in enumerate(parts):
         fold[held] = k
     return fold
-
-
-def _counts(labels: list) -> list[int]:
-    found: dict[str, int] = {}
-    for y in labels:
-        found[str(y)] = found.get(str(y), 0) + 1
-    return list(found.values())
 
 
 def fingerprint(examples: Examples) -> str:
@@ -59,12 +54,11 @@ def load_or_write_plan(folder: Path, plan: dict[str, Any]) -> None:
     """Keep the plan (data fingerprint, folds, seed); refuse to mix with another audit's."""
     path = folder / PLAN_FILE
     if path.exists():
-        saved = json.loads(path.read_text())
-        if saved != plan:
-            changed = ", ".join(k for k in plan if saved.get(k) != plan[k])
+        changed = changed_settings(json.loads(path.read_text()), plan)
+        if changed:
             raise BertftError(
-                f"{folder} holds an audit of other data or settings ({changed} differ): give "
-                f"another --output_dir, or --overwrite_output_dir to start again"
+                f"{folder} holds an audit of other data or settings ({'; '.join(changed)}): "
+                f"give another --output_dir, or --overwrite_output_dir to start again"
             )
         return
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ by the fold that held it out, rank the suspects, write what a user reads."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import time
@@ -22,6 +23,7 @@ from bertft.errors import BertftError
 from bertft.files import replacing, write_json
 from bertft.hardware import describe
 from bertft.tasks import Task, TaskSettings, choose_task
+from bertft.training.train import METRICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +118,25 @@ def _fold(cfg, examples: Examples, task: Task, assignment, k: int, folds: int, o
     fold_files.write_training_file(folder / "train.jsonl", train)
     started = time.perf_counter()
     model = folder / "model"
-    with _quiet():
-        result = run(fold_files.fold_config(cfg, folder / "train.jsonl", model, bool(held.pairs)))
+    reused = (model / METRICS_FILE).exists()  # trained, stopped before its scores were written
+    if reused:
+        metrics = json.loads((model / METRICS_FILE).read_text())
+    else:
+        with _quiet():
+            config = fold_files.fold_config(cfg, folder / "train.jsonl", model, bool(held.pairs))
+            metrics = run(config).metrics
     scores = fold_files.held_out_scores(model, held, task.names)
     with replacing(done) as tmp, open(tmp, "wb") as f:
         np.save(f, scores)
     shutil.rmtree(model / "checkpoints", ignore_errors=True)  # scored: only the model is kept
+    trained = (
+        "its model trained earlier"
+        if reused
+        else (f"trained in {time.perf_counter() - started:.0f} s")
+    )
     log.info(
-        "fold %d of %d: trained on %d texts in %.0f s (validation %s); scored the %d it held out",
-        k + 1, folds, len(train), time.perf_counter() - started,
-        task.headline(result.metrics["validation"]), len(held),
+        "fold %d of %d: %s on %d texts (validation %s); scored the %d it held out",
+        k + 1, folds, trained, len(train), task.headline(metrics["validation"]), len(held),
     )  # fmt: skip
     return scores
 

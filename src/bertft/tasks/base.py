@@ -225,18 +225,24 @@ def fold_temperatures(model, temperatures) -> None:
             head.bias.div_(t.to(head.bias))
 
 
-def fitted_temperature(
-    settings: CalibrationSettings, texts: int, mistakes: int, fit
+# Why `fit` found nothing, by method (bertft.calibration returns None then).
+TOO_FEW = {
+    "temperature": f"under {MIN_MISTAKES} wrong answers on the validation texts (a label's, for "
+    "multi-label): too few to fit a temperature on",
+    "interval": "too few validation texts for an interval of that coverage",
+}
+
+
+def calibration_record(
+    settings: CalibrationSettings, texts: int, method: str, fit
 ) -> dict[str, Any]:
-    """The calibration record of a classification task: `fit()`'s temperature(s), or why none
-    was fitted (`mistakes`: the validation texts the model gets wrong)."""
+    """What a task's `calibrate` keeps: {"method", "texts", **fit()} of the fitted `method`,
+    or {"method": "none", "why"} (turned off, too few texts, or `fit()` found nothing)."""
     if settings.method == "none":
         return {"method": "none", "why": settings.why_none}
     if texts < MIN_TEXTS:
         return {"method": "none", "why": f"{texts} validation texts, under {MIN_TEXTS}"}
-    if mistakes < MIN_MISTAKES:
-        why = (
-            f"{mistakes} wrong of {texts:,} validation texts, under {MIN_MISTAKES}: too few to fit"
-        )
-        return {"method": "none", "why": why}
-    return {"method": "temperature", "texts": texts, "temperature": fit()}
+    found = fit()
+    if found is None:
+        return {"method": "none", "why": TOO_FEW[method]}
+    return {"method": method, "texts": texts, **found}

@@ -17,7 +17,7 @@ from bertft.tasks.base import (
     Figure,
     Recipe,
     TaskSettings,
-    fitted_temperature,
+    calibration_record,
     fold_temperatures,
     label_error,
     label_head,
@@ -245,17 +245,16 @@ class MultiLabel:
     def calibrate(self, labels, logits: np.ndarray, settings) -> None:
         """A temperature per label, then each label's threshold on the calibrated scores."""
         truth = self.matrix(labels)
-        mistakes = int(((np.asarray(logits) >= 0) != (truth > 0)).sum())  # (text, label) cells
-        self.calibration = fitted_temperature(
-            settings, len(truth), mistakes, lambda: cal.sigmoid_temperatures(logits, truth)
-        )
-        found = self.calibration.pop("temperature", None)
-        if found is not None and all(t == 1.0 for t in found):
-            why = f"no label has {cal.MIN_MISTAKES} wrong decisions on validation: too few to fit"
-            self.calibration = {"method": "none", "why": why}
-        elif found is not None:
-            self.calibration["temperatures"] = dict(zip(self.names, found, strict=True))
-            self._pending = np.asarray(found)
+
+        def fit():
+            found = cal.sigmoid_temperatures(logits, truth)
+            if found is None:
+                return None
+            return {"temperatures": dict(zip(self.names, found, strict=True))}
+
+        self.calibration = calibration_record(settings, len(truth), "temperature", fit)
+        if "temperatures" in self.calibration:
+            self._pending = np.asarray(list(self.calibration["temperatures"].values()))
         self._choose_thresholds(truth, self.scores(logits))
 
     def _choose_thresholds(self, truth: np.ndarray, scores: np.ndarray) -> None:

@@ -16,6 +16,7 @@ from bertft.tasks.base import (
     Figure,
     Recipe,
     TaskSettings,
+    calibration_record,
     label_error,
     output_layer,
     refuse_label_smoothing,
@@ -181,28 +182,14 @@ class Regression:
         """An interval around each value (split conformal on the validation residuals); it is
         no layer's output, so config.json carries it and every bertft path adds it."""
         truth = np.asarray(labels, dtype=np.float64)
-        if settings.method == "none":
-            self.calibration = {"method": "none", "why": settings.why_none}
-        elif len(truth) < cal.MIN_TEXTS:
-            self.calibration = {
-                "method": "none",
-                "why": f"{len(truth)} validation texts, under {cal.MIN_TEXTS}",
-            }
-        else:
+
+        def fit():
             residuals = truth - self.scores(logits)[:, 0]
             half = cal.conformal_half_width(residuals, settings.coverage)
-            self.calibration = {
-                "method": "interval",
-                "texts": len(truth),
-                "coverage": settings.coverage,
-                "half_width": half,
-            }
-            if math.isinf(half):  # the rank it needs is past the last residual
-                self.calibration = {
-                    "method": "none",
-                    "why": f"{len(truth)} validation texts are too few for a "
-                    f"{settings.coverage:.0%} interval",
-                }
+            # infinite: the rank the coverage needs is past the last residual
+            return None if math.isinf(half) else {"coverage": settings.coverage, "half_width": half}
+
+        self.calibration = calibration_record(settings, len(truth), "interval", fit)
 
     def _half_width(self) -> float | None:
         return (self.calibration or {}).get("half_width")

@@ -25,7 +25,7 @@ from bertft.tasks.base import (
     Recipe,
     TaskSettings,
     best_answer,
-    fitted_temperature,
+    calibration_record,
     fold_temperatures,
     label_error,
     label_head,
@@ -201,10 +201,12 @@ class SingleLabel:
     def calibrate(self, labels: Sequence[str], logits: np.ndarray, settings) -> None:
         """One temperature for the softmax; the answer stays the argmax."""
         truth = np.asarray(self.encode(labels))
-        mistakes = int((np.asarray(logits).argmax(-1) != truth).sum())
-        self.calibration = fitted_temperature(
-            settings, len(truth), mistakes, lambda: cal.softmax_temperature(logits, truth)
-        )
+
+        def fit():
+            t = cal.softmax_temperature(logits, truth)
+            return None if t is None else {"temperature": t}
+
+        self.calibration = calibration_record(settings, len(truth), "temperature", fit)
         self._pending = self.calibration.get("temperature", 1.0)
 
     def answers(self, scores: np.ndarray, top_k: int = 1) -> list[dict[str, Any]]:
