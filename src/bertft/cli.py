@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     trains = args.run in (_train, _audit)
     if extras and not trains:  # train and audit pass them to TrainingArguments
         args.command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
-    if args.run in (_evaluate, _predict, _export, _serve):
+    if args.run in (_evaluate, _predict, _export, _serve, _audit):
         # transformers draws a "Loading weights" progress bar on every model load: noise in
         # a command's output, where training's own progress bar is not.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -8,7 +8,7 @@ from typing import Any
 
 from bertft.data.examples import Examples
 from bertft.files import write_text
-from bertft.reporting.report import _CSS, MAX_TEXT_CHARS, _e, _table
+from bertft.reporting.report import MAX_TEXT_CHARS, _e, _table, html_page
 
 SHOWN = 50  # suspects listed on the page; label_issues.csv has them all
 
@@ -31,12 +31,7 @@ def write_audit_report(
         f"<section><h2>Between which labels</h2>{counts}</section>" if issues else "",
         f"<section><h2>Most likely wrong</h2>{_suspects(examples, issues)}</section>",
     ]
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>bertft audit</title><style>{_CSS}</style></head>"
-        f"<body><main>{''.join(sections)}</main><footer>Written by bertft.</footer></body></html>\n"
-    )
-    return write_text(out / "report.html", page)
+    return write_text(out / "report.html", html_page(f"bertft audit: {out.name}", sections))
 
 
 def _suspects(examples: Examples, issues: list[dict[str, Any]]) -> str:

@@ -312,10 +312,15 @@ def _page(
         + _mistakes_table(mistakes, data.split_name)
         + "</section>"
     )
+    return html_page(data.title, sections)
+
+
+def html_page(title: str, sections: list[str]) -> str:
+    """A whole self-contained page of `sections` (training's, evaluate's and audit's reports)."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(data.title)}</title><style>{_CSS}</style></head>"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{''.join(sections)}</main>"
         "<footer>Written by bertft.</footer></body></html>\n"
     )
