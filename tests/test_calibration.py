@@ -104,7 +104,7 @@ def test_a_model_right_about_nearly_every_text_gets_no_temperature():
     truth = np.arange(300) % 3
     logits = np.eye(3)[truth] * 2.0  # right and unsure about every text
     logits[:4] = np.eye(3)[(truth[:4] + 1) % 3] * 2.0  # wrong about four
-    assert cal.softmax_temperature(logits, truth) is None
+    assert cal.softmax_temperature(logits, truth) == cal.TOO_FEW_MISTAKES
     task = SingleLabel(["a", "b", "c"])
     task.calibrate([task.names[t] for t in truth], logits, cal.CalibrationSettings())
     assert (
@@ -112,6 +112,18 @@ def test_a_model_right_about_nearly_every_text_gets_no_temperature():
     )
     logits[4] = np.eye(3)[(truth[4] + 1) % 3] * 2.0  # five: fitted, and sharper (T < 1)
     assert cal.softmax_temperature(logits, truth) < 1.0
+
+
+def test_a_fit_that_runs_to_a_bound_leaves_the_scores_alone():
+    """A barely trained model: right about most texts by a hair; the likelihood would sharpen
+    its scores past any temperature searched."""
+    truth = np.arange(300) % 3
+    logits = np.eye(3)[truth] * 0.01
+    logits[:10] = np.eye(3)[(truth[:10] + 1) % 3] * 0.01
+    assert cal.softmax_temperature(logits, truth) == cal.AT_BOUND
+    task = SingleLabel(["a", "b", "c"])
+    task.calibrate([task.names[t] for t in truth], logits, cal.CalibrationSettings())
+    assert task.calibration == {"method": "none", "why": cal.AT_BOUND}
 
 
 def test_too_few_validation_texts_fit_no_temperature():

@@ -74,6 +74,15 @@ def test_sigterm_and_resume_end_with_the_same_model(run):
     )
 
 
+def _close(a, b) -> bool:
+    """Equal, numbers to float noise (a temperature or interval fitted on gathered logits)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-4)
+    return a == b
+
+
 @pytest.mark.parametrize("task", list(TASKS))
 def test_torchrun_trains_each_task_like_one_process(task, still_model, tmp_path):
     """Two processes with half the per-device batch train as one process does: the same global
@@ -106,7 +115,7 @@ def test_torchrun_trains_each_task_like_one_process(task, still_model, tmp_path)
             assert ours["validation"][key] == pytest.approx(value, rel=0.02, abs=0.01), key
     # What predict and serve read back: the task (with its per-label thresholds) and pair column.
     ours, theirs = (json.loads((o / "config.json").read_text()) for o in (two, one))
-    assert ours["bertft_task"] == theirs["bertft_task"]
+    assert _close(ours["bertft_task"], theirs["bertft_task"])
     assert ours["bertft_encoder"] == theirs["bertft_encoder"]  # its pair column among them
 
 

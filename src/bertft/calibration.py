@@ -30,6 +30,18 @@ MIN_TEXTS = 20  # fewer validation texts than this fit a temperature to noise: n
 # multi-label), the scores are left as trained.
 MIN_MISTAKES = 5
 BOUNDS = (0.05, 20.0)  # the temperatures searched
+# Why no temperature was fitted, as a fit function returns it in place of one.
+TOO_FEW_MISTAKES = (
+    f"under {MIN_MISTAKES} wrong answers on the validation texts (a label's, for multi-label): "
+    "too few to fit a temperature on"
+)
+# A fit that ends on a bound has no optimum inside: the likelihood would go on improving with
+# ever sharper (or flatter) scores, as for a model barely trained. Its scores are left alone.
+AT_BOUND = (
+    f"the best temperature lies beyond {BOUNDS[0]:g} to {BOUNDS[1]:g} (a model barely trained, "
+    "or right about nearly everything): the scores are left as trained"
+)
+NO_LABEL = "no label has a temperature to fit: " + TOO_FEW_MISTAKES.split(": ")[0]
 
 
 @dataclass(frozen=True)
@@ -53,8 +65,9 @@ def _sigmoid_nll(logits: np.ndarray, truth: np.ndarray, t: float) -> float:
     return float(np.mean(np.logaddexp(0.0, np.where(truth > 0, -z, z))))
 
 
-def _fit(nll, logits: np.ndarray, truth: np.ndarray) -> float:
-    """The temperature of least negative log-likelihood, searched on log T."""
+def _fit(nll, logits: np.ndarray, truth: np.ndarray) -> float | str:
+    """The temperature of least negative log-likelihood, searched on log T (AT_BOUND where
+    the search ends on one of BOUNDS)."""
     from scipy.optimize import minimize_scalar
 
     found = minimize_scalar(
@@ -63,22 +76,24 @@ def _fit(nll, logits: np.ndarray, truth: np.ndarray) -> float:
         method="bounded",
         options={"xatol": 1e-4},
     )
+    if min(abs(found.x - math.log(b)) for b in BOUNDS) < 1e-3:
+        return AT_BOUND
     return float(math.exp(found.x))
 
 
-def softmax_temperature(logits: np.ndarray, truth: np.ndarray) -> float | None:
-    """T for one softmax over the classes (`truth` holds class ids); None where the argmax is
-    wrong for fewer than MIN_MISTAKES texts."""
+def softmax_temperature(logits: np.ndarray, truth: np.ndarray) -> float | str:
+    """T for one softmax over the classes (`truth` holds class ids), or why there is none:
+    TOO_FEW_MISTAKES, AT_BOUND."""
     logits, truth = np.asarray(logits, dtype=np.float64), np.asarray(truth)
     if (logits.argmax(-1) != truth).sum() < MIN_MISTAKES:
-        return None
+        return TOO_FEW_MISTAKES
     return _fit(_softmax_nll, logits, truth)
 
 
-def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float] | None:
-    """One T per label (column); 1.0 for a label these texts show always or never, or with
-    under MIN_MISTAKES wrong decisions at 0.5, where the likelihood would only push its
-    temperature to a bound; None where that leaves every label at 1.0."""
+def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float] | str:
+    """One T per label (column); 1.0 for a label these texts show always or never, with
+    under MIN_MISTAKES wrong decisions at 0.5, or whose fit ends on a bound; NO_LABEL where
+    that leaves every label at 1.0."""
     logits, truth = np.asarray(logits, dtype=np.float64), np.asarray(truth)
     found = []
     for j in range(logits.shape[1]):
@@ -87,8 +102,9 @@ def sigmoid_temperatures(logits: np.ndarray, truth: np.ndarray) -> list[float] |
         if mistakes < MIN_MISTAKES or positives == 0 or positives == len(truth):
             found.append(1.0)
         else:
-            found.append(_fit(_sigmoid_nll, logits[:, j], truth[:, j]))
-    return None if all(t == 1.0 for t in found) else found
+            t = _fit(_sigmoid_nll, logits[:, j], truth[:, j])
+            found.append(1.0 if isinstance(t, str) else t)
+    return NO_LABEL if all(t == 1.0 for t in found) else found
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bertft.calibration import MIN_MISTAKES, MIN_TEXTS, CalibrationSettings
+from bertft.calibration import MIN_TEXTS, CalibrationSettings
 from bertft.errors import BertftError
 
 CONFIG_KEY = "bertft_task"  # the task's saved state in config.json (thresholds, separator, ...)
@@ -225,24 +225,16 @@ def fold_temperatures(model, temperatures) -> None:
             head.bias.div_(t.to(head.bias))
 
 
-# Why `fit` found nothing, by method (bertft.calibration returns None then).
-TOO_FEW = {
-    "temperature": f"under {MIN_MISTAKES} wrong answers on the validation texts (a label's, for "
-    "multi-label): too few to fit a temperature on",
-    "interval": "too few validation texts for an interval of that coverage",
-}
-
-
 def calibration_record(
     settings: CalibrationSettings, texts: int, method: str, fit
 ) -> dict[str, Any]:
     """What a task's `calibrate` keeps: {"method", "texts", **fit()} of the fitted `method`,
-    or {"method": "none", "why"} (turned off, too few texts, or `fit()` found nothing)."""
+    or {"method": "none", "why"}: turned off, too few texts, or `fit()`'s reason (a string)."""
     if settings.method == "none":
         return {"method": "none", "why": settings.why_none}
     if texts < MIN_TEXTS:
         return {"method": "none", "why": f"{texts} validation texts, under {MIN_TEXTS}"}
     found = fit()
-    if found is None:
-        return {"method": "none", "why": TOO_FEW[method]}
+    if isinstance(found, str):
+        return {"method": "none", "why": found}
     return {"method": method, "texts": texts, **found}

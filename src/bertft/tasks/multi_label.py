@@ -248,8 +248,8 @@ class MultiLabel:
 
         def fit():
             found = cal.sigmoid_temperatures(logits, truth)
-            if found is None:
-                return None
+            if isinstance(found, str):
+                return found
             return {"temperatures": dict(zip(self.names, found, strict=True))}
 
         self.calibration = calibration_record(settings, len(truth), "temperature", fit)

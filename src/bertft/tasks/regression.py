@@ -186,8 +186,9 @@ class Regression:
         def fit():
             residuals = truth - self.scores(logits)[:, 0]
             half = cal.conformal_half_width(residuals, settings.coverage)
-            # infinite: the rank the coverage needs is past the last residual
-            return None if math.isinf(half) else {"coverage": settings.coverage, "half_width": half}
+            if math.isinf(half):  # the rank the coverage needs is past the last residual
+                return f"too few validation texts for a {settings.coverage:.0%} interval"
+            return {"coverage": settings.coverage, "half_width": half}
 
         self.calibration = calibration_record(settings, len(truth), "interval", fit)
 

@@ -204,7 +204,7 @@ class SingleLabel:
 
         def fit():
             t = cal.softmax_temperature(logits, truth)
-            return None if t is None else {"temperature": t}
+            return t if isinstance(t, str) else {"temperature": t}
 
         self.calibration = calibration_record(settings, len(truth), "temperature", fit)
         self._pending = self.calibration.get("temperature", 1.0)
